@@ -1,0 +1,1 @@
+"""Messages, plain-data rules and limits shared by every transport. Imports nothing above it."""
