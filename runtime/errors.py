@@ -329,3 +329,13 @@ class DroppedReply(_Public):
 class StorageError(_Public):
     group, code = "driver", "storage_error"
     message = "The storage driver failed to read or write; check the state directory (disk space, permissions)"
+
+
+class ClientDisposed(_Public):
+    group, code = "client", "disposed"
+    message = "The connection is disposed; open a new one with handle.connect()"
+
+
+class ConnectionLost(_Public):
+    group, code = "client", "connection_lost"
+    message = "The connection closed before the reply; the call may or may not have run, retry if it is safe"

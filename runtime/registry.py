@@ -1,0 +1,126 @@
+"""``setup()``, the registry, and the in-process runtime.
+
+This module sits above both the core and the client: it is where the in-process transport plugs
+the client's :class:`Transport` seam into the core's manager, so the core never imports the
+client and the client never imports the core.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable
+
+from runtime.client.base import ActorQuery, Link
+from runtime.client.handle import BaseClient
+from runtime.core.definition import ActorDefinition
+from runtime.core.manager import Manager, Socket
+from runtime.core.metrics import RuntimeMetrics
+from runtime.drivers.base import Driver
+from runtime.protocol.messages import ToClient
+from runtime.protocol.plain import plain_copy
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class InlineTransport:
+    """The in-process transport: calls go straight to the manager, with the same copying and
+    the same errors a networked call would have."""
+
+    def __init__(self, manager: Manager) -> None:
+        self._m = manager
+
+    async def resolve(self, query: ActorQuery) -> str:
+        return await self._m.resolve(query.mode, query.name, query.key, query.input, query.actor_id)
+
+    async def action(self, query: ActorQuery, name: str, args: list[Any], params: Any) -> Any:
+        actor_id = await self.resolve(query)
+        return plain_copy(await self._m.call_action(actor_id, name, args, params), "output")
+
+    async def destroy(self, query: ActorQuery) -> None:
+        actor_id = await self.resolve(query)
+        await self._m.destroy(actor_id)
+
+    async def connect(
+        self,
+        query: ActorQuery,
+        params: Any,
+        on_message: Callable[[ToClient], None],
+        on_close: Callable[[str | None], None],
+    ) -> Link:
+        actor_id = await self.resolve(query)
+        return _InlineLink(await self._m.connect(actor_id, params, on_message, on_close))
+
+    async def close(self) -> None:
+        return None
+
+
+class _InlineLink:
+    def __init__(self, socket: Socket) -> None:
+        self._socket = socket
+
+    def send(self, message: Any) -> None:
+        self._socket.send(message)
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+class Runtime:
+    """What ``registry.run()`` yields: the manager, a client factory and metrics."""
+
+    def __init__(self, registry: Registry, driver: Driver) -> None:
+        self.registry = registry
+        self.driver = driver
+        self.metrics = RuntimeMetrics()
+        self.manager = Manager(dict(registry.actors), driver, self.client, self.metrics)
+
+    def client(self) -> BaseClient:
+        """An in-process client with exactly the API and errors of the networked one."""
+        return BaseClient(InlineTransport(self.manager))
+
+    def metrics_text(self) -> str:
+        """Prometheus text exposition of this runtime's metrics."""
+        return self.metrics.text()
+
+    async def start(self) -> None:
+        await self.manager.start()
+
+    async def stop(self) -> None:
+        await self.manager.stop()
+
+
+class Registry:
+    """The set of actor types an application serves."""
+
+    def __init__(self, actors: dict[str, ActorDefinition]) -> None:
+        self.actors = actors
+
+    @asynccontextmanager
+    async def run(self, driver: Driver | None = None) -> AsyncIterator[Runtime]:
+        """Run in-process (no sockets). Leaving puts every awake actor to sleep (final flush)."""
+        if driver is None:
+            from runtime.drivers.memory import MemoryDriver
+
+            driver = MemoryDriver()
+        rt = Runtime(self, driver)
+        await rt.start()
+        try:
+            yield rt
+        finally:
+            await rt.stop()
+
+
+def setup(use: dict[str, ActorDefinition]) -> Registry:
+    """Build the registry. Names are ``[a-z][a-z0-9_]*``, at most 64 characters."""
+    if not isinstance(use, dict):
+        raise TypeError("setup(use=...) takes a dict of name → actor definition")
+    for name, definition in use.items():
+        if not isinstance(name, str) or len(name) > 64 or not _NAME.match(name):
+            raise ValueError(
+                f"invalid actor name {name!r}: use lowercase letters, digits and underscores, "
+                "starting with a letter, at most 64 characters (e.g. 'chat_room')"
+            )
+        if not isinstance(definition, ActorDefinition):
+            raise TypeError(f"setup(use={{{name!r}: ...}}) needs an actor(...) definition, got {type(definition).__name__}")
+    return Registry(dict(use))
