@@ -14,7 +14,6 @@ import gc
 import json
 import os
 import resource
-import statistics
 import sys
 import tempfile
 import time

@@ -7,20 +7,39 @@ client and the client never imports the core.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from runtime.client.base import ActorQuery, Link
 from runtime.client.handle import BaseClient
 from runtime.core.definition import ActorDefinition
-from runtime.core.manager import Manager, Socket
+from runtime.core.manager import Manager, Socket, caller_error
 from runtime.core.metrics import RuntimeMetrics
 from runtime.drivers.base import Driver
+from runtime.errors import ActorError
 from runtime.protocol.messages import ToClient
 from runtime.protocol.plain import plain_copy
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _as_caller_error(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Whatever goes wrong in the core reaches an in-process caller exactly as it would reach a
+    networked one: a sanitized ``ActorError``."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        except ActorError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise caller_error(exc) from None
+
+    return wrapper
 
 
 class InlineTransport:
@@ -30,18 +49,31 @@ class InlineTransport:
     def __init__(self, manager: Manager) -> None:
         self._m = manager
 
+    @_as_caller_error
     async def resolve(self, query: ActorQuery) -> str:
         return await self._m.resolve(query.mode, query.name, query.key, query.input, query.actor_id)
 
+    @_as_caller_error
     async def action(self, query: ActorQuery, name: str, args: list[Any], params: Any) -> Any:
         actor_id = await self.resolve(query)
         return plain_copy(await self._m.call_action(actor_id, name, args, params), "output")
 
+    @_as_caller_error
     async def destroy(self, query: ActorQuery) -> None:
         actor_id = await self.resolve(query)
         await self._m.destroy(actor_id)
 
     async def connect(
+        self,
+        query: ActorQuery,
+        params: Any,
+        on_message: Callable[[ToClient], None],
+        on_close: Callable[[str | None], None],
+    ) -> Link:
+        return await self._connect(query, params, on_message, on_close)
+
+    @_as_caller_error
+    async def _connect(
         self,
         query: ActorQuery,
         params: Any,

@@ -7,8 +7,9 @@ and the HTTP/WebSocket client each implement it. That is how ``rt.client()`` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from runtime.protocol.messages import ToClient, ToServer
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from runtime.errors import ActorError, ClientDisposed, ConnectionLost, from_wire, to_wire
 from runtime.protocol.messages import (

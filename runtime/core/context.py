@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from runtime.core import keys as K
 from runtime.errors import (

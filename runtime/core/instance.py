@@ -20,8 +20,9 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from runtime.core import keys as K
 from runtime.core.context import Conn, Context, ScheduledEvent
@@ -29,9 +30,9 @@ from runtime.core.definition import ActorDefinition
 from runtime.core.state import Tracker, wrap
 from runtime.drivers.base import UNSET as K_UNSET
 from runtime.errors import (
+    Aborted,
     ActionNotFound,
     ActionTimedOut,
-    Aborted,
     CallbackTimedOut,
     Destroying,
     Overloaded,
@@ -270,7 +271,7 @@ class ActorInstance:
             self.schedules[row["id"]] = ScheduledEvent(row["id"], row["action"], row["args"], row["run_at"])
         # hibernated connections: restore the live ones, drop the others in one flush
         dropped: list[ConnInfo] = []
-        for k, v in await self.driver.scan(self.actor_id, K.CONN, K.prefix_end(K.CONN)):
+        for _, v in await self.driver.scan(self.actor_id, K.CONN, K.prefix_end(K.CONN)):
             row = K.unpack(v)
             info = ConnInfo(row["id"], row.get("params"), row.get("state"), True,
                             subscriptions=set(row.get("subscriptions") or ()))
@@ -758,8 +759,10 @@ class ActorInstance:
 
     def _activity_add(self, kind: str, delta: int) -> None:
         self._activity[kind] += delta
-        self._busy += delta
         self.metrics.tasks[kind].inc(delta)
+        if kind == "wait_until":  # shutdown waits for it, but it does not block idle sleep
+            return
+        self._busy += delta
         if self._busy == 0 or (delta > 0 and self._busy == 1):
             self._activity_changed()
 
@@ -802,9 +805,9 @@ class ActorInstance:
             with self.activity("wait_until"):
                 await awaitable
 
-        self._spawn_tracked(tracked(), counts=False)
+        self._spawn_tracked(tracked())
 
-    def _spawn_tracked(self, coro: Awaitable[Any], counts: bool = True) -> None:
+    def _spawn_tracked(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tracked.add(task)
         task.add_done_callback(self._tracked.discard)

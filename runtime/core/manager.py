@@ -12,7 +12,8 @@ import asyncio
 import logging
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from runtime.core import keys as K
 from runtime.core.definition import ActorDefinition

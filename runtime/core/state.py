@@ -9,7 +9,8 @@ happens (state unchanged) and lets non-plain values fail at the line that insert
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from runtime.errors import StateMutationReentrant
 from runtime.protocol.plain import plain_copy

@@ -12,8 +12,8 @@ drivers must pass them as bound parameters / dict keys only.
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 @dataclass(frozen=True)

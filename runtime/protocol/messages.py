@@ -7,7 +7,7 @@ for the wire, so one behaviour is exercised by both transports and cannot drift.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 PROTOCOL_VERSION = 4
 
@@ -65,5 +65,5 @@ class SubscriptionRequest:
     subscribe: bool
 
 
-ToClient = Union[Init, Error, ActionResponse, Event]
-ToServer = Union[ActionRequest, SubscriptionRequest]
+ToClient = Init | Error | ActionResponse | Event
+ToServer = ActionRequest | SubscriptionRequest
