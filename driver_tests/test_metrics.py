@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runtime import ActorError
-
 from driver_tests.helpers import metric_value
+from runtime import ActorError
 
 pytestmark = pytest.mark.anyio
 
