@@ -231,7 +231,7 @@ class ActorInstance:
                 log.exception("actor %s (%s) failed to start", self.name, self.actor_id)
             self.ready.set_exception(exc if isinstance(exc, Exception) else Aborted())
             self.ready.exception()  # mark retrieved: a start nobody awaits must not warn
-            self._fail_inbox()
+            self._fail_inbox(exc)
             self.stopped.set()
             self.manager.instance_stopped(self)
             return
@@ -369,12 +369,13 @@ class ActorInstance:
                 if info is not None:
                     self._spawn_tracked(self._drop_conn(info, None))
 
-    def _fail_inbox(self) -> None:
+    def _fail_inbox(self, exc: BaseException) -> None:
         while self._inbox:
             msg = self._inbox.popleft()
-            if type(msg) is Dispatch and not msg.reply.done():
+            if type(msg) is Dispatch:
                 self._dispatches -= 1
-                self.manager.hand_over(self.actor_id, msg)
+                if not msg.reply.done():
+                    msg.reply.set_exception(self._caller_error(exc))
 
     # ================================================================ dispatch
 
@@ -846,18 +847,13 @@ class ActorInstance:
                 self._after_callback()
             except Exception:
                 self.log.exception("%s of %s failed", "on_destroy" if destroy else "on_sleep", self.name)
-        pending = set(self._tasks) | set(self._tracked)
-        if self._run_task is not None:
-            pending.add(self._run_task)
+        pending = self._outstanding()
         while pending:
             remaining = deadline - self.loop.time()
             if remaining <= 0:
                 break
-            done, _ = await asyncio.wait(pending, timeout=remaining)
-            pending = (set(self._tasks) | set(self._tracked) | ({self._run_task} if self._run_task else set())) - {
-                t for t in done
-            }
-            pending = {t for t in pending if not t.done()}
+            await asyncio.wait(pending, timeout=remaining)
+            pending = self._outstanding()
         for t in pending:
             t.cancel()
         if pending:
@@ -890,6 +886,13 @@ class ActorInstance:
                     info.socket.detach(self)
             self.metrics.lifecycle("sleep")
         self.phase = Phase.STOPPED
+
+    def _outstanding(self) -> set[asyncio.Task[Any]]:
+        """Work shutdown waits for: in-flight dispatches, tracked work and the run handler."""
+        tasks = self._tasks | self._tracked
+        if self._run_task is not None:
+            tasks = tasks | {self._run_task}
+        return {t for t in tasks if not t.done()}
 
     async def _final_flush(self) -> None:
         waiters, self._save_waiters = self._save_waiters, []

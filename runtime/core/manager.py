@@ -382,13 +382,7 @@ class Manager:
     # ================================================================ calls
 
     async def call_action(self, actor_id: str, name: str, args: list[Any], params: Any) -> Any:
-        while True:
-            inst = await self.instance_for(actor_id)
-            try:
-                fut = inst.try_send("action", (name, args, params))
-            except Overloaded as exc:
-                raise caller_error(exc) from None
-            return await fut
+        return await self.dispatch(actor_id, "action", (name, args, params))
 
     async def dispatch(self, actor_id: str, kind: str, payload: Any) -> Any:
         inst = await self.instance_for(actor_id)
@@ -425,8 +419,11 @@ class Manager:
         return socket
 
     async def extension_dispatch(self, inst: ActorInstance, msg: Dispatch) -> Any:
-        """Dispatch kinds served by layers above the core (raw HTTP / WebSocket)."""
-        raise InvalidRequest(f"unsupported dispatch {msg.kind!r}")
+        """Dispatch kinds beyond actions and connections: raw HTTP / WebSocket (``request`` /
+        ``websocket``, served by ``on_request`` / ``on_websocket``; see runtime.core.raw)."""
+        from runtime.core import raw
+
+        return await raw.dispatch(inst, msg)
 
 
 __all__ = ["Manager", "Socket", "SubscriptionRequest", "caller_error"]
