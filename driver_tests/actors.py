@@ -1209,6 +1209,28 @@ def hib_conn_params(c):
 
 
 # ------------------------------------------------------------------------------------------------
+# creation failure: on_create raises while FLAKY_CREATE["fail"] is set (a process-level switch)
+# ------------------------------------------------------------------------------------------------
+
+FLAKY_CREATE = {"fail": False}
+
+flaky_create = actor(state={"input": None, "creations": 0}, sleep_timeout=30.0)
+
+
+@flaky_create.on_create
+def _flaky_on_create(c, input):
+    if FLAKY_CREATE["fail"]:
+        raise ValueError("creation failed: secret-create-detail")
+    c.state["input"] = input
+    c.state["creations"] += 1
+
+
+@flaky_create.action
+def flaky_read(c):
+    return to_plain(c.state)
+
+
+# ------------------------------------------------------------------------------------------------
 # restart
 # ------------------------------------------------------------------------------------------------
 
@@ -1279,5 +1301,6 @@ registry = setup(
         "sched_sleepy": sched_sleepy,
         "hib": hib,
         "persist": persist,
+        "flaky_create": flaky_create,
     }
 )

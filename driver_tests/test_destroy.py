@@ -52,6 +52,16 @@ async def test_key_handle_reresolves_after_destroy(client) -> None:
     assert await h.resolve() != first
 
 
+async def test_id_bound_handle_stays_bound_after_destroy(client) -> None:
+    h = await client.create("doomed", "bound")  # create() returns a handle bound to the new id
+    await h.doomed_bump()
+    await client.get("doomed", "bound").destroy()
+    await _not_found(h.doomed_read())
+    # the key is free again, but the bound handle does not follow it
+    assert await client.get_or_create("doomed", "bound").doomed_bump() == 1
+    await _not_found(h.doomed_read())
+
+
 async def test_create_after_destroy(client) -> None:
     h = await client.create("doomed", "recreate")
     await h.doomed_bump()

@@ -140,3 +140,21 @@ async def test_key_too_large(client) -> None:
     with pytest.raises(ActorError) as ei:
         await client.create("basic", ["r" * 120] * 9)
     assert ei.value.code == "key_too_large"
+
+
+async def test_failing_on_create_fails_the_call_and_creation_reruns(client, monkeypatch) -> None:
+    from driver_tests import actors
+
+    monkeypatch.delenv("RIVET_EXPOSE_ERRORS", raising=False)
+    monkeypatch.setitem(actors.FLAKY_CREATE, "fail", True)
+    h = client.get_or_create("flaky_create", "k", input={"v": 1})
+    with pytest.raises(ActorError) as ei:
+        await h.flaky_read()
+    assert (ei.value.group, ei.value.code, ei.value.message) == (
+        "core",
+        "internal_error",
+        "An internal error occurred",
+    )
+    monkeypatch.setitem(actors.FLAKY_CREATE, "fail", False)
+    # the next call runs creation again, with the input stored by the first call
+    assert await client.get_or_create("flaky_create", "k").flaky_read() == {"input": {"v": 1}, "creations": 1}

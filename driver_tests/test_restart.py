@@ -60,3 +60,15 @@ async def test_three_consecutive_runs(make_driver) -> None:
     for expected in (1, 2, 3):
         async with registry.run(driver=make_driver()) as rt:
             assert await rt.client().get_or_create("basic", "thrice").increment() == expected
+
+
+async def test_leaving_run_flushes_unsaved_state(make_driver, driver_kind) -> None:
+    # `durable` saves only every 30 s: the value below can only survive through the final flush
+    # that leaving registry.run() performs (every awake actor is put to sleep first)
+    async with registry.run(driver=make_driver()) as rt1:
+        h = rt1.client().get_or_create("durable", "exit-flush")
+        await h.write_lazily(7)
+        await rt1.client().get_or_create("saver", "exit-flush").burst(250)
+    async with registry.run(driver=make_driver()) as rt2:
+        assert (await rt2.client().get_or_create("durable", "exit-flush").read_durable())["count"] == 7
+        assert await rt2.client().get_or_create("saver", "exit-flush").read_count() == 250

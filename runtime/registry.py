@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from runtime.client.base import ActorQuery, Link
 from runtime.client.handle import BaseClient
@@ -26,12 +26,16 @@ from runtime.protocol.plain import plain_copy
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-def _as_caller_error(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _as_caller_error(fn: Callable[_P, Coroutine[Any, Any, _R]]) -> Callable[_P, Coroutine[Any, Any, _R]]:
     """Whatever goes wrong in the core reaches an in-process caller exactly as it would reach a
     networked one: a sanitized ``ActorError``."""
 
     @functools.wraps(fn)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+    async def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return await fn(*args, **kwargs)
         except ActorError:
@@ -141,6 +145,25 @@ class Registry:
             yield rt
         finally:
             await rt.stop()
+
+    @asynccontextmanager
+    async def serve(self, host: str = "127.0.0.1", port: int = 6420,
+                    driver: Driver | None = None) -> AsyncIterator[Any]:
+        """Serve over HTTP/WebSocket (RivetKit's client protocol) until the block is left; then
+        every awake actor sleeps (final flush). ``port=0`` picks a free port; the yielded server
+        has ``url``. The driver defaults to a ``MemoryDriver``."""
+        from runtime.server import serve
+
+        async with serve(self, host, port, driver) as server:
+            yield server
+
+    def start(self, host: str = "127.0.0.1", port: int = 6420, state_dir: str = ".rivet") -> None:
+        """Serve with the file driver under ``state_dir`` until SIGINT/SIGTERM; then every awake
+        actor sleeps (final flush) and this returns. Blocking."""
+        from runtime.drivers.file import FileDriver
+        from runtime.server import run_forever
+
+        run_forever(self, host, port, FileDriver(state_dir))
 
 
 def setup(use: dict[str, ActorDefinition]) -> Registry:

@@ -155,8 +155,7 @@ class ActorConnection:
             self._link.send(message)
 
     def _on_message(self, message: ToClient) -> None:
-        t = type(message)
-        if t is Event:
+        if isinstance(message, Event):
             for cb in list(self._listeners.get(message.name, ())):
                 try:
                     out = cb(*message.args)
@@ -164,11 +163,11 @@ class ActorConnection:
                         asyncio.ensure_future(out)
                 except Exception:  # noqa: BLE001 - a listener's bug must not kill the connection
                     log.exception("event listener for %r failed", message.name)
-        elif t is ActionResponse:
+        elif isinstance(message, ActionResponse):
             fut = self._pending.pop(message.id, None)
             if fut is not None and not fut.done():
                 fut.set_result(message.output)
-        elif t is Error:
+        elif isinstance(message, Error):
             err = ActorError(message.group, message.code, message.message, message.metadata)
             if message.action_id is not None:
                 fut = self._pending.pop(message.action_id, None)
@@ -176,7 +175,7 @@ class ActorConnection:
                     fut.set_exception(err)
             else:
                 self._last_error = err
-        elif t is Init:
+        elif isinstance(message, Init):
             self.actor_id = message.actor_id
             self.connection_id = message.connection_id
             self._status = "connected"

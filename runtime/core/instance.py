@@ -388,7 +388,8 @@ class ActorInstance:
             elif msg.kind == "connect":
                 out = await self._connect(*msg.payload)
             elif msg.kind == "conn_message":
-                out = await self._conn_action(*msg.payload)
+                await self._conn_action(*msg.payload)
+                out = None
             else:
                 out = await self.manager.extension_dispatch(self, msg)
             if not reply.done():
@@ -465,7 +466,7 @@ class ActorInstance:
     async def _conn_action(self, conn_id: str, request: ActionRequest) -> None:
         info = self.conns.get(conn_id)
         if info is None:
-            return None
+            return
         try:
             out = await self._call_action(request.name, list(request.args), info)
             info.deliver(ActionResponse(request.id, out))
@@ -474,7 +475,6 @@ class ActorInstance:
         except BaseException as exc:  # noqa: BLE001
             w = to_wire(self._caller_error(exc))
             info.deliver(Error(w["group"], w["code"], w["message"], w["metadata"], request.id))
-        return None
 
     def _subscribe(self, msg: Dispatch) -> None:
         self._dispatches -= 1

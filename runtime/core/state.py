@@ -69,6 +69,8 @@ def unwrap(value: Any) -> Any:
 
 class TrackedDict(dict):  # type: ignore[type-arg]
     __slots__ = ("_t", "_p")
+    _t: Tracker
+    _p: str
 
     def _w(self, key: Any, value: Any) -> Any:
         if type(key) is not str:
@@ -133,6 +135,8 @@ class TrackedDict(dict):  # type: ignore[type-arg]
 
 class TrackedList(list):  # type: ignore[type-arg]
     __slots__ = ("_t", "_p")
+    _t: Tracker
+    _p: str
 
     def _w(self, value: Any, index: Any = None) -> Any:
         where = f"{self._p}[{len(self) if index is None else index}]"
