@@ -1,12 +1,12 @@
 """Fixtures of the conformance suite.
 
-Every test that takes ``rt`` (or ``client``) runs once per driver: ``memory`` and ``file``.
-Set ``RIVET_TEST_DRIVERS=memory`` (comma-separated) to run a subset.
+Every test that takes ``rt`` (or ``client``) runs once per selected driver (``memory`` and
+``file`` by default). ``driver_kind`` is parametrized by the rivet pytest plugin
+(``driver_tests/plugin.py``): choose with ``--rivet-driver`` or ``rivet test --driver``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -15,24 +15,10 @@ import pytest
 from driver_tests.actors import registry
 from runtime.drivers import FileDriver, MemoryDriver
 
-ALL_DRIVERS = ["memory", "file"]
-DRIVERS = [
-    d.strip() for d in os.environ.get("RIVET_TEST_DRIVERS", ",".join(ALL_DRIVERS)).split(",") if d.strip()
-] or ALL_DRIVERS
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "timing: waits on wall-clock time; always run single-worker")
-
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(params=DRIVERS, ids=DRIVERS)
-def driver_kind(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rivet_cli import artifacts, console
-from rivet_cli.project import Project, ProjectError, find_project, find_pyproject_root, parse_registry
+from runtime.project import Project, ProjectError, find_project, find_pyproject_root, parse_registry
 
 errors_app = typer.Typer(
     name="errors",
