@@ -1,4 +1,9 @@
 """The rivet conformance suite: behaviour of the public API (API.md) on every driver.
 
-Run it with ``pytest driver_tests`` or ``rivet test``. See README.md for the rules a test follows.
+Run it with ``rivet test`` (or ``pytest --pyargs driver_tests``). See README.md for the rules a
+test follows. ``eventually`` is exported for projects' own tests.
 """
+
+from driver_tests.helpers import eventually
+
+__all__ = ["eventually"]

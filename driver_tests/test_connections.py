@@ -260,3 +260,29 @@ async def test_on_before_connect_timeout(client) -> None:
     assert anyio.current_time() - start < 2.0
     # a quick hook is fine
     assert await client.get_or_create("connecty", "slow-hook", params={"slow": 0.01}).conn_ids() != []
+
+
+async def test_connection_follows_its_key_after_destroy(client) -> None:
+    """A key-based connection whose actor is destroyed reconnects by itself to the new actor
+    under the same key and re-sends its subscriptions (no action from the caller)."""
+    h = client.get_or_create("connecty", "follow")
+    got = []
+    async with h.connect() as conn:
+        conn.on("ping", lambda *args: got.append(list(args)))
+        await _ready(conn)
+        first_id = conn.actor_id
+        await client.get_or_create("connecty", "follow").destroy()
+
+        async def reconnected():
+            assert conn.status == "connected"
+            assert conn.actor_id is not None and conn.actor_id != first_id
+
+        await eventually(reconnected)
+        # the subscription was re-sent on the new socket before any action of ours
+        await conn.conn_ids()
+        await client.get_or_create("connecty", "follow").emit("ping", "again")
+
+        async def delivered():
+            assert got == [["again"]]
+
+        await eventually(delivered)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from rivet_cli.errors_cmd import errors_app
+from rivet_cli.test_cmd import test as test_command
 
 app = typer.Typer(
     name="rivet",
@@ -50,3 +51,4 @@ def _root(
 
 
 app.add_typer(errors_app, name="errors")
+app.command("test")(test_command)

@@ -164,6 +164,7 @@ _STATUS = {
     ("actor", "invalid_request"): 400,
     ("actor", "duplicate_key"): 400,
     ("actor", "key_too_large"): 400,
+    ("core", "route_not_found"): 404,
 }
 _BAD_REQUEST_GROUPS = {"user", "message", "kv", "schedule", "protocol"}
 
@@ -339,3 +340,23 @@ class ClientDisposed(_Public):
 class ConnectionLost(_Public):
     group, code = "client", "connection_lost"
     message = "The connection closed before the reply; the call may or may not have run, retry if it is safe"
+
+
+class Unreachable(_Public):
+    group, code = "client", "unreachable"
+    message = "The rivet server cannot be reached; check the URL and that the server is running"
+
+
+class ClientTimeout(_Public):
+    group, code = "client", "timeout"
+    message = "The server did not answer in time; raise the client's timeout or make the action faster"
+
+
+class InvalidResponse(_Public):
+    group, code = "client", "invalid_response"
+    message = "The server sent an answer the client cannot read; check that the URL points at a rivet server"
+
+
+class RouteNotFound(_Public):
+    group, code = "core", "route_not_found"
+    message = "No route matches this method and path; see the routes of the wire protocol (API.md §7)"

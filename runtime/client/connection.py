@@ -146,8 +146,10 @@ class ActorConnection:
             link.close()
             return
         self._link = link
-        # Init normally arrives during connect; wait for it if the transport is asynchronous
-        if not self._connected.is_set():
+        if self._connected.is_set():
+            # the in-process transport delivers Init inside connect(), before the link was known
+            self._after_init()
+        else:
             await self._connected.wait()
 
     def _send(self, message: Any) -> None:
@@ -179,14 +181,18 @@ class ActorConnection:
             self.actor_id = message.actor_id
             self.connection_id = message.connection_id
             self._status = "connected"
-            # re-send what this connection owns: subscriptions, then queued actions
             if self._link is not None:
-                for event in self._listeners:
-                    self._link.send(SubscriptionRequest(event, True))
-                queued, self._queued = self._queued, []
-                for req in queued:
-                    self._link.send(req)
+                self._after_init()
             self._connected.set()
+
+    def _after_init(self) -> None:
+        """Re-send what this connection owns on a new socket: subscriptions, then queued actions."""
+        assert self._link is not None
+        for event in self._listeners:
+            self._link.send(SubscriptionRequest(event, True))
+        queued, self._queued = self._queued, []
+        for req in queued:
+            self._link.send(req)
 
     def _on_close(self, reason: str | None) -> None:
         if self._status == "disposed":

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -35,7 +37,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from runtime.client.base import ActorQuery
-from runtime.errors import ActorError, from_wire
+from runtime.errors import ActorError, RivetError, catalogue, from_wire
 from runtime.protocol import encoding as enc
 from runtime.protocol.messages import Error, Init, ToClient, ToServer
 
@@ -50,6 +52,11 @@ T = TypeVar("T")
 #: Bound on everything a response may carry (the server caps its messages at 1 MiB).
 _MAX_WS_MESSAGE = 16 * 1024 * 1024
 
+# websockets >= 15 follows proxy environment variables; a local actor server is reached directly
+_NO_PROXY: dict[str, Any] = (
+    {"proxy": None} if "proxy" in inspect.signature(websockets.connect.__init__).parameters else {}
+)
+
 
 class WebSocketClosed(Exception):
     """Raised by :meth:`RawWebSocket.receive` once the socket is closed (``code``, ``reason``)."""
@@ -61,6 +68,8 @@ class WebSocketClosed(Exception):
 
 
 def _client_error(code: str, message: str, metadata: Any = None) -> ActorError:
+    """A failure seen only by the client (``client.*``); every code is in the catalogue."""
+    assert ("client", code) in catalogue(), f"client.{code} is not catalogued"
     return ActorError("client", code, message, metadata)
 
 
@@ -95,6 +104,7 @@ class HttpTransport:
         self._ids: dict[tuple[str, tuple[str, ...]], str] = {}  # (name, key) → actor id
         self._verified: set[tuple[str, str]] = set()  # (name, id) known to exist with that name
         self._links: set[_Link] = set()
+        self._owners: weakref.WeakSet[Any] = weakref.WeakSet()  # connections that used this transport
         self._raw_sockets: set[RawWebSocket] = set()
         self._closed = False
 
@@ -310,6 +320,10 @@ class HttpTransport:
         on_message: Callable[[ToClient], None],
         on_close: Callable[[str | None], None],
     ) -> _Link:
+        owner = getattr(on_close, "__self__", None)
+        if owner is not None:
+            self._owners.add(owner)
+
         async def open_link(actor_id: str) -> _Link:
             link = await _Link.open(self, actor_id, params, on_message, on_close)
             self._links.add(link)
@@ -378,10 +392,10 @@ class HttpTransport:
         self._closed = True
         from runtime.client.connection import ActorConnection
 
-        for link in list(self._links):
-            owner = getattr(link.on_close, "__self__", None)
+        for owner in list(self._owners):
             if isinstance(owner, ActorConnection):
-                await owner.dispose()  # stops its reconnect loop too
+                await owner.dispose()  # closes its socket and stops its reconnect loop
+        for link in list(self._links):
             link.close()
         for raw in list(self._raw_sockets):
             await raw.close()
@@ -408,8 +422,8 @@ class HttpTransport:
                 additional_headers=self._headers or None,
                 open_timeout=self._connect_timeout,
                 max_size=_MAX_WS_MESSAGE,
-                proxy=None,
                 compression=None,
+                **_NO_PROXY,
             )
         except InvalidStatus as exc:
             r = exc.response
@@ -473,7 +487,12 @@ class _Link:
                 raise _client_error(
                     "timeout", f"The server at {transport.url} accepted the socket but sent no Init "
                     f"within {transport._connect_timeout} s") from None
-            first = enc.decode_to_client(transport.encoding, data)
+            try:
+                first = enc.decode_to_client(transport.encoding, data)
+            except RivetError as exc:
+                raise _client_error(
+                    "invalid_response", f"The first message from {transport.url} could not be decoded: {exc}"
+                ) from None
             if type(first) is Error:
                 raise ActorError(first.group, first.code, first.message, first.metadata)
             if type(first) is not Init:
