@@ -262,9 +262,11 @@ class ActorInstance:
             self._state_dirty = True
             await self.save_state(immediate=True)
             self.metrics.lifecycle("create")
+            self.manager.emit_lifecycle(self, "create")
         else:
             self._set_state(record.get("state"))
             self.metrics.lifecycle("wake")
+            self.manager.emit_lifecycle(self, "wake")
         # schedules
         for _, v in await self.driver.scan(self.actor_id, K.SCHEDULE, K.prefix_end(K.SCHEDULE)):
             row = K.unpack(v)
@@ -413,6 +415,8 @@ class ActorInstance:
         if action is None:
             raise ActionNotFound(f"The actor {self.name!r} has no action {name!r}")
         ctx = Context(self, Conn(self, conn))
+        watched = self.manager.listeners
+        started = time.perf_counter() if watched else 0.0
         with self.activity("action"):
             try:
                 if action.is_async:
@@ -425,12 +429,16 @@ class ActorInstance:
                 if hook is not None:
                     out = await call_hook(hook, ctx, name, args, out)
                 out = plain_copy(out, "output")
-            except BaseException:
+            except BaseException as exc:
                 self.metrics.actions_error.inc()
+                if watched:
+                    self.manager.emit_action(self, name, time.perf_counter() - started, exc)
                 raise
             finally:
                 self._after_callback()
         self.metrics.actions_ok.inc()
+        if watched:
+            self.manager.emit_action(self, name, time.perf_counter() - started, None)
         return out
 
     async def _with_timeout(self, aw: Awaitable[Any]) -> Any:
@@ -880,11 +888,13 @@ class ActorInstance:
             except Exception:
                 self.log.exception("deleting actor %s failed", self.actor_id)
             self.metrics.lifecycle("destroy")
+            self.manager.emit_lifecycle(self, "destroy")
         else:
             for info in self.conns.values():
                 if info.socket is not None:
                     info.socket.detach(self)
             self.metrics.lifecycle("sleep")
+            self.manager.emit_lifecycle(self, "sleep")
         self.phase = Phase.STOPPED
 
     def _outstanding(self) -> set[asyncio.Task[Any]]:
