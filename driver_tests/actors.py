@@ -1272,6 +1272,46 @@ def persist_noop(c, *args):
 
 # ------------------------------------------------------------------------------------------------
 
+# ------------------------------------------------------------------------------------------------
+# hook time limits and save_state(max_wait=)
+# ------------------------------------------------------------------------------------------------
+
+async def _slow_vars_factory(c: Any) -> dict[str, Any]:
+    await anyio.sleep(5)
+    return {}
+
+
+slow_vars = actor(state={"n": 0}, create_vars=_slow_vars_factory, create_vars_timeout=0.2)
+
+
+@slow_vars.action
+def slow_vars_ping(c: Any) -> str:
+    return "pong"
+
+
+slow_connect = actor(state={}, on_connect_timeout=0.2)
+
+
+@slow_connect.on_connect
+async def _slow_on_connect(c: Any, conn: Any) -> None:
+    await anyio.sleep(5)
+
+
+@slow_connect.action
+def slow_connect_ping(c: Any) -> str:
+    return "pong"
+
+
+lazy_saver = actor(state={"v": 0}, state_save_interval=30.0)
+
+
+@lazy_saver.action
+async def set_and_wait(c: Any, value: int, max_wait: float) -> int:
+    c.state["v"] = value
+    await c.save_state(max_wait=max_wait)
+    return value
+
+
 registry = setup(
     use={
         "observer": observer,
@@ -1302,5 +1342,8 @@ registry = setup(
         "hib": hib,
         "persist": persist,
         "flaky_create": flaky_create,
+        "slow_vars": slow_vars,
+        "slow_connect": slow_connect,
+        "lazy_saver": lazy_saver,
     }
 )

@@ -288,8 +288,7 @@ class ActorInstance:
                 self._conn_writes.add(info.id)
         # vars, on_wake, run
         if d.create_vars is not None:
-            self.vars = await self._timed(d.create_vars(ctx) if inspect.iscoroutinefunction(d.create_vars)
-                                          else _ready(d.create_vars(ctx)), self.options.create_vars_timeout,
+            self.vars = await self._timed(call_hook(d.create_vars, ctx), self.options.create_vars_timeout,
                                           "create_vars")
         else:
             self.vars = d.initial_vars()
@@ -929,9 +928,4 @@ class ActorInstance:
             self.log.warning("shutdown of %s exceeded sleep_grace_period", self.actor_id)
             return None
 
-
-async def _ready(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value
 
