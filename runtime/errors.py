@@ -360,3 +360,14 @@ class InvalidResponse(_Public):
 class RouteNotFound(_Public):
     group, code = "core", "route_not_found"
     message = "No route matches this method and path; see the routes of the wire protocol (API.md §7)"
+
+
+class WorkflowHistoryMismatch(_Public):
+    group, code = "workflow", "history_mismatch"
+    message = ("The workflow code no longer matches its recorded history (a step was renamed, removed or "
+               "reordered); keep the old name, or replay the workflow from that entry")
+
+
+class WorkflowDuplicateName(_Public):
+    group, code = "workflow", "duplicate_name"
+    message = "Two workflow entries in one scope have the same name; give every step, sleep and loop a unique name"

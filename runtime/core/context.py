@@ -340,9 +340,10 @@ class Schedule:
         inst = self._inst
         if not isinstance(action, str):
             raise TypeError("a scheduled action name must be a str")
-        if len(inst.schedules) >= inst.options.max_schedules:
+        pending = len(inst.user_schedules())
+        if pending >= inst.options.max_schedules:
             raise MaxSchedulesExceeded(
-                f"The actor already has {len(inst.schedules)} pending schedules (max_schedules="
+                f"The actor already has {pending} pending schedules (max_schedules="
                 f"{inst.options.max_schedules}); cancel some or raise max_schedules"
             )
         event = ScheduledEvent(uuid.uuid4().hex, action, plain_copy(list(args), "args"), float(timestamp))
@@ -354,10 +355,12 @@ class Schedule:
 
     async def get(self, schedule_id: str) -> ScheduledEvent | None:
         ev = self._inst.schedules.get(schedule_id)
-        return None if ev is None else ScheduledEvent(ev.id, ev.action, list(ev.args), ev.run_at)
+        if ev is None or ev.action.startswith("__rivet_"):
+            return None
+        return ScheduledEvent(ev.id, ev.action, list(ev.args), ev.run_at)
 
     async def list(self) -> list[ScheduledEvent]:
         return [
             ScheduledEvent(e.id, e.action, list(e.args), e.run_at)
-            for e in sorted(self._inst.schedules.values(), key=lambda e: (e.run_at, e.id))
+            for e in sorted(self._inst.user_schedules(), key=lambda e: (e.run_at, e.id))
         ]

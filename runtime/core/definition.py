@@ -46,6 +46,7 @@ HOOKS = (
     "on_request",
     "on_websocket",
     "run",
+    "workflow",
 )
 
 
@@ -136,6 +137,8 @@ class ActorDefinition:
                     raise TypeError(f"@{hook} needs a function, got {type(f).__name__}")
                 if hook in self.hooks:
                     raise TypeError(f"hook {hook!r} is already registered on this actor")
+                if hook in ("run", "workflow") and ({"run", "workflow"} & set(self.hooks)):
+                    raise TypeError("an actor has one run handler: use either @run or @workflow, not both")
                 if hook == "on_state_change" and _is_async(f):
                     raise TypeError("on_state_change must be a plain (sync) function")
                 self.hooks[hook] = f

@@ -17,6 +17,7 @@ import asyncio
 import enum
 import inspect
 import logging
+import secrets
 import time
 import uuid
 from collections import deque
@@ -24,10 +25,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from runtime.core import inspector
 from runtime.core import keys as K
 from runtime.core.context import Conn, Context, ScheduledEvent
 from runtime.core.definition import ActorDefinition
 from runtime.core.state import Tracker, wrap
+from runtime.core.workflow import WAKE_ACTION, WorkflowRunner
 from runtime.drivers.base import UNSET as K_UNSET
 from runtime.errors import (
     Aborted,
@@ -35,6 +38,7 @@ from runtime.errors import (
     ActionTimedOut,
     CallbackTimedOut,
     Destroying,
+    DroppedReply,
     Overloaded,
     RivetError,
     Stopping,
@@ -129,6 +133,21 @@ class _Region:
         self._inst._activity_add(self._kind, -1)
 
 
+class _Released:
+    __slots__ = ("_inst", "_kind")
+
+    def __init__(self, inst: ActorInstance, kind: str) -> None:
+        self._inst = inst
+        self._kind = kind
+
+    def __enter__(self) -> _Released:
+        self._inst._activity_add(self._kind, -1)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._inst._activity_add(self._kind, 1)
+
+
 class _ActorLogger(logging.Logger):
     """A logger that is not registered globally (so it dies with the actor) and stamps every
     record with the actor's identity."""
@@ -191,8 +210,12 @@ class ActorInstance:
         self.schedules: dict[str, ScheduledEvent] = {}
         self._sched_puts: set[str] = set()
         self._sched_deletes: set[str] = set()
+        self._firing: dict[str, ScheduledEvent] = {}  # out of `schedules`, row kept until the action ends
         self._alarm_dirty = False
         self._alarm_timer: asyncio.TimerHandle | None = None
+        self._row_writes: dict[bytes, bytes | None] = {}  # workflow history, inspector token
+        self.workflow: WorkflowRunner | None = None
+        self.inspector_token = ""
 
         # saving
         self._save_deadline: float | None = None
@@ -246,8 +269,13 @@ class ActorInstance:
 
     async def _start(self) -> None:
         d = self.definition
-        stored = (await self.driver.get(self.actor_id, [K.RECORD]))[0]
+        stored, stored_token = await self.driver.get(self.actor_id, [K.RECORD, K.INSPECTOR_TOKEN])
         record = K.unpack(stored) if stored is not None else {"state": None, "input": None, "initialized": False}
+        if stored_token is None:  # created at first start, written with the first flush
+            self.inspector_token = secrets.token_urlsafe(24)
+            self.workflow_write(K.INSPECTOR_TOKEN, self.inspector_token.encode())
+        else:
+            self.inspector_token = stored_token.decode()
         self._input = record.get("input")
         self._saver = self.loop.create_task(self._save_loop())
         ctx = Context(self)
@@ -286,6 +314,9 @@ class ActorInstance:
             else:
                 dropped.append(info)
                 self._conn_writes.add(info.id)
+        if "workflow" in d.hooks:
+            self.workflow = WorkflowRunner(self)
+            await self.workflow.load()
         # vars, on_wake, run
         if d.create_vars is not None:
             self.vars = await self._timed(call_hook(d.create_vars, ctx), self.options.create_vars_timeout,
@@ -295,9 +326,9 @@ class ActorInstance:
         if "on_wake" in d.hooks:
             await call_hook(d.hooks["on_wake"], ctx)
             self._after_callback()
-        if "run" in d.hooks:
+        if "run" in d.hooks or "workflow" in d.hooks:
             self._run_task = self.loop.create_task(self._run_handler())
-        if self._conn_writes:
+        if self._conn_writes or self._row_writes:
             await self.save_state(immediate=True)
         self.phase = Phase.READY
         self._arm_alarm()
@@ -314,11 +345,36 @@ class ActorInstance:
     async def _run_handler(self) -> None:
         with self.activity("run"):
             try:
-                await call_hook(self.definition.hooks["run"], Context(self))
+                if self.workflow is not None:
+                    await self.workflow.run(self.definition.hooks["workflow"], Context(self))
+                else:
+                    await call_hook(self.definition.hooks["run"], Context(self))
             except asyncio.CancelledError:
                 raise
             except Exception:
-                self.log.exception("run handler of %s failed", self.name)
+                self.log.exception("%s of %s failed", "workflow" if self.workflow else "run handler", self.name)
+
+    async def restart_run(self) -> None:
+        """Stop the run handler (workflow) and start it again, e.g. after a replay request."""
+        task = self._run_task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+        if self.accepting:
+            self._run_task = self.loop.create_task(self._run_handler())
+
+    async def inspector_action(self, name: str, args: list[Any]) -> Any:
+        """Run an action for the inspector: no connection hooks, like a scheduled action."""
+        return await self._call_action(name, args, ConnInfo("inspector", None, None, False))
+
+    def workflow_write(self, key: bytes, value: bytes | None) -> None:
+        """Record a row for the next flush (``None`` deletes it); nothing is written here."""
+        self._row_writes[key] = value
+
+    def released(self, kind: str) -> _Released:
+        """The inverse of an activity region: lets the actor sleep while, e.g., a workflow waits
+        on a durable timer inside its run handler."""
+        return _Released(self, kind)
 
     # ================================================================ mailbox
 
@@ -391,6 +447,14 @@ class ActorInstance:
             elif msg.kind == "conn_message":
                 await self._conn_action(*msg.payload)
                 out = None
+            elif msg.kind == "inspector":
+                try:
+                    out = await inspector.handle(self, *msg.payload)
+                except inspector.Dropped:
+                    # no reply at all: the caller learns it was dropped (actor.dropped_reply)
+                    if not reply.done():
+                        reply.set_exception(from_wire(to_wire(DroppedReply())))
+                    return
             else:
                 out = await self.manager.extension_dispatch(self, msg)
             if not reply.done():
@@ -630,6 +694,9 @@ class ActorInstance:
                     for w in waiters:
                         if not w.done():
                             w.set_exception(exc)
+                    # the deltas were kept; without a new deadline they would wait for the next
+                    # explicit save, since further mutations of a dirty state request none
+                    self.request_save()
                     continue
                 for w in waiters:
                     if not w.done():
@@ -659,9 +726,16 @@ class ActorInstance:
                 puts.append((K.SCHEDULE + sid.encode(), K.pack(ev.to_row())))
         for sid in sched_deletes:
             deletes.append(K.SCHEDULE + sid.encode())
+        rows, self._row_writes = self._row_writes, {}
+        for key, value in rows.items():
+            if value is None:
+                deletes.append(key)
+            else:
+                puts.append((key, value))
         alarm: Any = K_UNSET
         if alarm_dirty:
-            alarm = self.next_alarm()
+            # the stored alarm also covers entries being fired, whose rows are still stored
+            alarm = min((e.run_at for e in (*self.schedules.values(), *self._firing.values())), default=None)
         if not puts and not deletes and alarm is K_UNSET:
             return
         started = time.perf_counter()
@@ -674,6 +748,7 @@ class ActorInstance:
             self._sched_puts |= sched_puts
             self._sched_deletes |= sched_deletes
             self._alarm_dirty = self._alarm_dirty or alarm_dirty
+            self._row_writes = {**rows, **self._row_writes}
             raise
         for cid in conn_writes:
             if any(p[0] == K.CONN + cid.encode() for p in puts):
@@ -703,16 +778,39 @@ class ActorInstance:
         self.schedules[event.id] = event
         self._sched_puts.add(event.id)
         self._alarm_dirty = True
-        await self.save_state(immediate=True)
+        try:
+            await self.save_state(immediate=True)
+        except Exception:
+            # the write failed, so not acknowledged: it must not be written or fire later either
+            if self.schedules.pop(event.id, None) is not None:
+                self._sched_puts.discard(event.id)
+            raise
         self._arm_alarm()
 
+    async def schedule_internal(self, at: float, action: str, *args: Any) -> str:
+        """A runtime-owned schedule (a workflow's durable timer): hidden from ``c.schedule``."""
+        event = ScheduledEvent(uuid.uuid4().hex, action, list(args), float(at))
+        await self.add_schedule(event)
+        return event.id
+
+    def user_schedules(self) -> list[ScheduledEvent]:
+        return [e for e in self.schedules.values() if not e.action.startswith("__rivet_")]
+
     async def cancel_schedule(self, schedule_id: str) -> bool:
-        if self.schedules.pop(schedule_id, None) is None:
+        event = self.schedules.pop(schedule_id, None)
+        if event is None:
             return False
         self._sched_puts.discard(schedule_id)
         self._sched_deletes.add(schedule_id)
         self._alarm_dirty = True
-        await self.save_state(immediate=True)
+        try:
+            await self.save_state(immediate=True)
+        except Exception:
+            # the write failed, so the cancel is not acknowledged: the schedule stays
+            if schedule_id in self._sched_deletes:
+                self._sched_deletes.discard(schedule_id)
+                self.schedules[schedule_id] = event
+            raise
         self._arm_alarm()
         return True
 
@@ -734,10 +832,11 @@ class ActorInstance:
         now = time.time()
         due = sorted((e for e in self.schedules.values() if e.run_at <= now), key=lambda e: (e.run_at, e.id))
         for ev in due:
+            # the stored row goes in the flush that follows the action (see _fire), so that a
+            # crash before the action's effects are durable fires it again after the restart
             del self.schedules[ev.id]
             self._sched_puts.discard(ev.id)
-            self._sched_deletes.add(ev.id)
-            self._alarm_dirty = True
+            self._firing[ev.id] = ev
             task = self.loop.create_task(self._fire(ev))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -746,6 +845,8 @@ class ActorInstance:
     async def _fire(self, ev: ScheduledEvent) -> None:
         info = ConnInfo("schedule:" + ev.id, None, None, False)
         try:
+            if ev.action == WAKE_ACTION:
+                return  # waking was the point: the workflow resumes from its history
             await self._call_action(ev.action, list(ev.args), info)
         except asyncio.CancelledError:
             raise
@@ -754,6 +855,9 @@ class ActorInstance:
                            exc_info=exc)
         finally:
             # the removal of the entry is durable together with what the action changed
+            self._firing.pop(ev.id, None)
+            self._sched_deletes.add(ev.id)
+            self._alarm_dirty = True
             if self.phase is not Phase.STOPPED:
                 try:
                     await self.save_state(immediate=True)
