@@ -6,9 +6,14 @@ It gives every project the harness of the conformance suite:
   matrix; ``rivet test`` passes them through.
 - ``rivet_registry``: the project's registry, found from ``[tool.rivet] registry`` in the nearest
   ``pyproject.toml`` (override the fixture in a ``conftest.py`` to choose another one).
-- ``rivet_driver_kind``, ``rivet_runtime`` (``async with registry.run(driver)``), ``rivet_client``
-  (``rt.client()``), parametrized over the selected drivers; ``make_rivet_driver`` reopens the same
-  state path on every call, so a test can restart the runtime on the same state.
+- ``rivet_driver_kind`` and ``rivet_transport_kind`` (``inline``, ``http-json``, ``http-msgpack``),
+  parametrized over the selected matrix (test ids like ``memory-inline``, ``file-http-json``).
+- ``rivet_runtime`` and ``rivet_client``: with ``inline``, ``registry.run(driver)`` and
+  ``rt.client()``; with ``http-<encoding>``, a real server (``registry.serve(host="127.0.0.1",
+  port=0, driver=...)``), its ``server.runtime``, and ``runtime.Client(server.url, encoding=...)``
+  (closed at teardown). ``make_rivet_driver`` reopens the same state path on every call, and
+  ``open_rivet_runtime()`` (``async with open_rivet_runtime() as (rt, client)``) starts another
+  runtime or server of the same kind on that state, so a test can restart it.
 - ``eventually`` (``from driver_tests import eventually``): the one bounded polling helper.
 
 Async tests use anyio's plugin: mark them ``pytest.mark.anyio``.
@@ -16,10 +21,12 @@ Async tests use anyio's plugin: mark them ``pytest.mark.anyio``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,14 +74,28 @@ def _explicit(metafunc: pytest.Metafunc, name: str) -> bool:
     return False
 
 
+def transport_kinds(config: pytest.Config) -> list[str]:
+    """The selected transport × encoding pairs: ``inline`` (no wire, so no encoding) and
+    ``http-<encoding>`` for each selected encoding."""
+    encodings = selected(config, "rivet_encoding", ENCODINGS)
+    kinds: list[str] = []
+    for transport in selected(config, "rivet_transport", TRANSPORTS):
+        kinds += ["inline"] if transport == "inline" else [f"http-{e}" for e in encodings]
+    return kinds
+
+
+@pytest.hookimpl(trylast=True)  # after @pytest.mark.parametrize, so a pinned driver reads "file-inline"
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    for fixture, option, choices in (
-        ("rivet_driver_kind", "rivet_driver", DRIVERS),
-        ("driver_kind", "rivet_driver", DRIVERS),
+    config = metafunc.config
+    for fixture, values in (
+        ("rivet_driver_kind", lambda: selected(config, "rivet_driver", DRIVERS)),
+        ("driver_kind", lambda: selected(config, "rivet_driver", DRIVERS)),
+        ("rivet_transport_kind", lambda: transport_kinds(config)),
+        ("transport_kind", lambda: transport_kinds(config)),
     ):
         if fixture in metafunc.fixturenames and not _explicit(metafunc, fixture):
-            values = selected(metafunc.config, option, choices)
-            metafunc.parametrize(fixture, values, ids=values)
+            chosen = values()
+            metafunc.parametrize(fixture, chosen, ids=chosen)
 
 
 def make_driver_factory(kind: str, path: Path) -> Callable[[], Any]:
@@ -84,6 +105,46 @@ def make_driver_factory(kind: str, path: Path) -> Callable[[], Any]:
         return MemoryDriver() if kind == "memory" else FileDriver(path)
 
     return factory
+
+
+@dataclass
+class RivetEnv:
+    """A running runtime and a client reaching it over the chosen transport.
+
+    Unpacks as ``rt, client``. ``server`` is the HTTP server (``None`` for ``inline``)."""
+
+    runtime: Any
+    client: Any
+    server: Any = None
+    transport: str = "inline"
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.runtime, self.client))
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(registry: Any, driver: Any, transport: str = "inline") -> AsyncIterator[RivetEnv]:
+    """Run ``registry`` on ``driver`` and yield it with a client over ``transport``.
+
+    ``inline``: ``registry.run(driver)`` and ``rt.client()``. ``http-json`` / ``http-msgpack``: a
+    real server on 127.0.0.1 (free port), its in-process ``server.runtime`` (for ``metrics_text()``
+    and ``manager``), and ``runtime.Client(server.url, encoding=...)``, closed before the server
+    stops. Leaving puts every awake actor to sleep (final flush) in both cases."""
+    if transport == "inline":
+        async with registry.run(driver=driver) as rt:
+            yield RivetEnv(rt, rt.client())
+        return
+    kind, _, encoding = transport.partition("-")
+    if kind != "http" or encoding not in ENCODINGS:
+        raise ValueError(f"unknown transport {transport!r}: use inline, http-json or http-msgpack")
+    from runtime import Client
+
+    async with registry.serve(host="127.0.0.1", port=0, driver=driver) as server:
+        client = Client(server.url, encoding=encoding)
+        try:
+            yield RivetEnv(server.runtime, client, server, transport)
+        finally:
+            await client.close()
 
 
 def _find_registry(start: Path) -> Any:
@@ -113,11 +174,29 @@ def make_rivet_driver(rivet_driver_kind: str, tmp_path: Path) -> Callable[[], An
 
 
 @pytest.fixture
-async def rivet_runtime(rivet_registry: Any, make_rivet_driver: Callable[[], Any]) -> AsyncIterator[Any]:
-    async with rivet_registry.run(driver=make_rivet_driver()) as rt:
-        yield rt
+def open_rivet_runtime(rivet_registry: Any, make_rivet_driver: Callable[[], Any],
+                       rivet_transport_kind: str) -> Callable[..., Any]:
+    """``async with open_rivet_runtime() as (rt, client)``: another runtime (or server) of this
+    test's driver and transport, on the same state path — for restart tests."""
+
+    def opener(driver: Any = None) -> Any:
+        return open_runtime(rivet_registry, make_rivet_driver() if driver is None else driver,
+                            rivet_transport_kind)
+
+    return opener
 
 
 @pytest.fixture
-def rivet_client(rivet_runtime: Any) -> Any:
-    return rivet_runtime.client()
+async def _rivet_env(open_rivet_runtime: Callable[..., Any]) -> AsyncIterator[RivetEnv]:
+    async with open_rivet_runtime() as env:
+        yield env
+
+
+@pytest.fixture
+def rivet_runtime(_rivet_env: RivetEnv) -> Any:
+    return _rivet_env.runtime
+
+
+@pytest.fixture
+def rivet_client(_rivet_env: RivetEnv) -> Any:
+    return _rivet_env.client

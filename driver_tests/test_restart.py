@@ -1,18 +1,16 @@
-"""A runtime restart on the same FileDriver path keeps everything (API.md §5, §8)."""
+"""A runtime (or server) restart on the same FileDriver path keeps everything (API.md §5, §8)."""
 
 from __future__ import annotations
 
 import pytest
 
-from driver_tests.actors import registry
 from runtime import ActorError
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("driver_kind", ["file"])]
 
 
-async def test_restart_keeps_state_kv_schedules_and_identity(make_driver) -> None:
-    async with registry.run(driver=make_driver()) as rt1:
-        client = rt1.client()
+async def test_restart_keeps_state_kv_schedules_and_identity(open_rt) -> None:
+    async with open_rt() as (_, client):
         h = client.get_or_create("persist", ["restart", "1"])
         schedule_id = await h.persist_write()
         first = await h.persist_read()
@@ -20,8 +18,7 @@ async def test_restart_keeps_state_kv_schedules_and_identity(make_driver) -> Non
         actor_id = first["id"]
         await client.get_or_create("kvstore", "restart").kv_put("x", b"y")
 
-    async with registry.run(driver=make_driver()) as rt2:
-        client = rt2.client()
+    async with open_rt() as (_, client):
         h = client.get_or_create("persist", ["restart", "1"])
         assert await h.resolve() == actor_id
         got = await h.persist_read()
@@ -46,29 +43,29 @@ async def test_restart_keeps_state_kv_schedules_and_identity(make_driver) -> Non
         assert await client.get_for_id("persist", actor_id).persist_read() == got
 
 
-async def test_restart_on_path_that_does_not_exist_yet(tmp_path, driver_kind) -> None:
+async def test_restart_on_path_that_does_not_exist_yet(open_rt, tmp_path, driver_kind) -> None:
     from runtime.drivers import FileDriver
 
     path = tmp_path / "deep" / "er" / "state"
-    async with registry.run(driver=FileDriver(path)) as rt1:
-        assert await rt1.client().get_or_create("basic", "p").increment(3) == 3
-    async with registry.run(driver=FileDriver(path)) as rt2:
-        assert await rt2.client().get_or_create("basic", "p").increment(1) == 4
+    async with open_rt(FileDriver(path)) as (_, client1):
+        assert await client1.get_or_create("basic", "p").increment(3) == 3
+    async with open_rt(FileDriver(path)) as (_, client2):
+        assert await client2.get_or_create("basic", "p").increment(1) == 4
 
 
-async def test_three_consecutive_runs(make_driver) -> None:
+async def test_three_consecutive_runs(open_rt) -> None:
     for expected in (1, 2, 3):
-        async with registry.run(driver=make_driver()) as rt:
-            assert await rt.client().get_or_create("basic", "thrice").increment() == expected
+        async with open_rt() as (_, client):
+            assert await client.get_or_create("basic", "thrice").increment() == expected
 
 
-async def test_leaving_run_flushes_unsaved_state(make_driver, driver_kind) -> None:
+async def test_leaving_run_flushes_unsaved_state(open_rt, driver_kind) -> None:
     # `durable` saves only every 30 s: the value below can only survive through the final flush
-    # that leaving registry.run() performs (every awake actor is put to sleep first)
-    async with registry.run(driver=make_driver()) as rt1:
-        h = rt1.client().get_or_create("durable", "exit-flush")
+    # that leaving registry.run() / registry.serve() performs (every awake actor is put to sleep first)
+    async with open_rt() as (_, client1):
+        h = client1.get_or_create("durable", "exit-flush")
         await h.write_lazily(7)
-        await rt1.client().get_or_create("saver", "exit-flush").burst(250)
-    async with registry.run(driver=make_driver()) as rt2:
-        assert (await rt2.client().get_or_create("durable", "exit-flush").read_durable())["count"] == 7
-        assert await rt2.client().get_or_create("saver", "exit-flush").read_count() == 250
+        await client1.get_or_create("saver", "exit-flush").burst(250)
+    async with open_rt() as (_, client2):
+        assert (await client2.get_or_create("durable", "exit-flush").read_durable())["count"] == 7
+        assert await client2.get_or_create("saver", "exit-flush").read_count() == 250

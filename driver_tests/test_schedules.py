@@ -7,7 +7,6 @@ import time
 import anyio
 import pytest
 
-from driver_tests.actors import registry
 from driver_tests.helpers import event_names, eventually, observed
 from runtime import ActorError
 
@@ -152,22 +151,20 @@ async def test_schedule_wakes_sleeping_actor(client) -> None:
 
 
 @pytest.mark.parametrize("driver_kind", ["file"])
-async def test_overdue_schedule_fires_after_restart(make_driver) -> None:
-    async with registry.run(driver=make_driver()) as rt1:
-        h = rt1.client().get_or_create("sched", "restart")
+async def test_overdue_schedule_fires_after_restart(open_rt) -> None:
+    async with open_rt() as (_, client1):
+        h = client1.get_or_create("sched", "restart")
         await h.after(0.3, "fired", "after-restart")
     await anyio.sleep(0.4)  # the schedule is overdue while no runtime runs
-    async with registry.run(driver=make_driver()) as rt2:
-        client = rt2.client()
+    async with open_rt() as (_, client):
         # nothing touches the actor: the runtime itself must wake it for the overdue alarm
         assert await eventually(_fired(client, "sched", "restart")) == [["after-restart"]]
 
 
 @pytest.mark.parametrize("driver_kind", ["file"])
-async def test_future_schedule_fires_after_restart(make_driver) -> None:
-    async with registry.run(driver=make_driver()) as rt1:
-        h = rt1.client().get_or_create("sched", "restart-future")
+async def test_future_schedule_fires_after_restart(open_rt) -> None:
+    async with open_rt() as (_, client1):
+        h = client1.get_or_create("sched", "restart-future")
         await h.after(0.8, "fired", "future")
-    async with registry.run(driver=make_driver()) as rt2:
-        client = rt2.client()
+    async with open_rt() as (_, client):
         assert await eventually(_fired(client, "sched", "restart-future")) == [["future"]]

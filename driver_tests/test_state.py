@@ -7,7 +7,6 @@ import copy
 import anyio
 import pytest
 
-from driver_tests.actors import registry
 from driver_tests.helpers import event_names, eventually, observed, saves
 from runtime import ActorError
 
@@ -121,15 +120,15 @@ async def test_nested_mutations_survive_sleep_and_wake(client) -> None:
 
 
 @pytest.mark.parametrize("driver_kind", ["file"])
-async def test_nested_mutations_survive_restart(make_driver) -> None:
+async def test_nested_mutations_survive_restart(open_rt) -> None:
     expected = copy.deepcopy(INITIAL)
-    async with registry.run(driver=make_driver()) as rt1:
-        h = rt1.client().get_or_create("nested", "restart")
+    async with open_rt() as (_, client1):
+        h = client1.get_or_create("nested", "restart")
         for kind in KINDS:
             _apply(kind, expected)
             assert await h.mutate(kind) == expected
-    async with registry.run(driver=make_driver()) as rt2:
-        assert await rt2.client().get_or_create("nested", "restart").read_state() == expected
+    async with open_rt() as (_, client2):
+        assert await client2.get_or_create("nested", "restart").read_state() == expected
 
 
 @pytest.mark.timing
@@ -207,14 +206,14 @@ async def test_save_state_immediate_writes_now(rt, client) -> None:
 
 
 @pytest.mark.parametrize("driver_kind", ["file"])
-async def test_save_state_immediate_durable_across_restart(make_driver) -> None:
-    async with registry.run(driver=make_driver()) as rt1:
-        h = rt1.client().get_or_create("durable", "restart")
+async def test_save_state_immediate_durable_across_restart(open_rt) -> None:
+    async with open_rt() as (_, client1):
+        h = client1.get_or_create("durable", "restart")
         await h.write_durably(41)
         await h.write_durably(42)
         actor_id = await h.resolve()
-    async with registry.run(driver=make_driver()) as rt2:
-        h = rt2.client().get_or_create("durable", "restart")
+    async with open_rt() as (_, client2):
+        h = client2.get_or_create("durable", "restart")
         assert await h.resolve() == actor_id
         assert await h.read_durable() == {"count": 42, "log": [41, 42]}
 

@@ -52,3 +52,6 @@ def _root(
 
 app.add_typer(errors_app, name="errors")
 app.command("test")(test_command)
+app.command("new")(__import__("rivet_cli.new_cmd", fromlist=["new"]).new)
+app.command("dev")(__import__("rivet_cli.dev_cmd", fromlist=["dev"]).dev)
+app.command("inspect")(__import__("rivet_cli.inspect_cmd", fromlist=["inspect"]).inspect)

@@ -165,6 +165,8 @@ _STATUS = {
     ("actor", "duplicate_key"): 400,
     ("actor", "key_too_large"): 400,
     ("core", "route_not_found"): 404,
+    ("inspector", "unauthorized"): 401,
+    ("inspector", "workflow_not_enabled"): 409,
 }
 _BAD_REQUEST_GROUPS = {"user", "message", "kv", "schedule", "protocol"}
 
@@ -320,6 +322,12 @@ class MaxSchedulesExceeded(_Public):
 class InspectorUnauthorized(_Public):
     group, code = "inspector", "unauthorized"
     message = "The inspector token is missing or wrong; pass the actor's inspector token as a bearer token"
+
+
+class InspectorWorkflowNotEnabled(_Public):
+    group, code = "inspector", "workflow_not_enabled"
+    message = ("This actor has no workflow (it dropped the workflow request); declare its run with "
+               "@a.workflow to record history")
 
 
 class DroppedReply(_Public):

@@ -111,8 +111,10 @@ async def handle(inst: ActorInstance, token: Any, op: str, args: dict[str, Any])
         if not isinstance(entry, str) or entry not in inst.workflow.history:
             raise InvalidRequest(f"No workflow history entry {entry!r}")
         removed = inst.workflow.rewind(entry)
-        await inst.save_state(immediate=True)
+        # cancel the running workflow before anything is awaited: a step finishing during the
+        # flush would otherwise record its old-run result into the rewound history
         await inst.restart_run()
+        await inst.save_state(immediate=True)
         return {"removed": removed}
     raise InvalidRequest(f"Unknown inspector request {op!r}")
 

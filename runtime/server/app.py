@@ -72,6 +72,9 @@ WS_PROTOCOL_CONN_PARAMS = "rivet_conn_params."
 MAX_RAW_BODY = 16 * 1024 * 1024
 """Bodies of raw ``/request`` calls are not protocol messages; they get a larger bound."""
 
+BODY_TIMEOUT = 30.0
+"""Seconds a request body may take to arrive in full; a stalled client gets ``actor.invalid_request``."""
+
 _JSON = "application/json"
 
 
@@ -134,7 +137,12 @@ class RivetApp:
         try:
             path = scope["path"]
             method = scope["method"]
-            if path.startswith("/gateway/"):
+            if path.startswith(("/inspector/", "/ui")) or (
+                    path.startswith("/gateway/") and path.split("/", 4)[3:4] == ["inspector"]):
+                from runtime.server.inspector import serve_http  # the inspector's routes (issue 9)
+
+                response = await serve_http(self, request, path)
+            elif path.startswith("/gateway/"):
                 response = await self._gateway_http(request, path)
             elif path in ("/actors", "/actors/"):
                 response = await self._actors(request, method)
@@ -199,11 +207,19 @@ class RivetApp:
                                   metadata={"size": int(declared), "limit": limit})
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise IncomingTooLong(f"The body is larger than {limit} bytes", metadata={"limit": limit})
-            chunks.append(chunk)
+
+        async def read() -> None:
+            nonlocal size
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise IncomingTooLong(f"The body is larger than {limit} bytes", metadata={"limit": limit})
+                chunks.append(chunk)
+
+        try:  # a client that sends part of a body and stalls must not hold the request forever
+            await asyncio.wait_for(read(), BODY_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise InvalidRequest(f"The request body did not arrive within {BODY_TIMEOUT:g} s") from None
         return b"".join(chunks)
 
     # ------------------------------------------------------------------------------ /actors

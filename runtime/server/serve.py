@@ -47,6 +47,14 @@ class _Uvicorn(uvicorn.Server):
         return None
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening, non-blocking TCP socket on ``host:port`` (``OSError`` if the port is taken).
+
+    Hand it to :class:`Server` (``sock=``) to serve on a socket bound earlier, as ``rivet dev``
+    does to report a taken port before it imports anything."""
+    return _bind(host, port)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     family, socktype, proto, _, address = infos[0]
@@ -66,11 +74,32 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _warn_if_exposed(sock: socket.socket) -> None:
+    """Say so loudly when the server is reachable from other machines (anything but loopback)."""
+    import ipaddress
+
+    address = sock.getsockname()[0]
+    try:
+        loopback = ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        log.warning("rivet: the server listens on %s, which other machines can reach; actors and their "
+                    "state are exposed to anyone who can connect (bind 127.0.0.1 unless you mean it)", address)
+
+
 class Server:
     """A running server: ``url``, ``host``, ``port``, ``runtime`` (the in-process runtime)."""
 
     def __init__(self, registry: Registry, host: str = "127.0.0.1", port: int = 6420,
-                 driver: Driver | None = None) -> None:
+                 driver: Driver | None = None, *, sock: socket.socket | None = None,
+                 inspector_admin_token: str | None = None) -> None:
+        """``sock``: an already listening socket (see :func:`bind`) to serve on instead of
+        binding ``host:port``; the server owns it from then on and closes it when it stops.
+
+        ``inspector_admin_token``: dev mode (``rivet dev``): also serve ``/inspector/actors``,
+        ``/inspector/token/{id}`` (bearer this token) and the ``/ui`` page; see
+        runtime/server/inspector.py."""
         from runtime.registry import Runtime
 
         if driver is None:
@@ -82,9 +111,13 @@ class Server:
         self.port = port
         self.runtime: Runtime = Runtime(registry, driver)
         self.app = RivetApp(self.runtime)
+        self.app.inspector_admin_token = inspector_admin_token  # type: ignore[attr-defined]
         self._uvicorn: _Uvicorn | None = None
         self._task: asyncio.Task[Any] | None = None
         self._sock: socket.socket | None = None
+        self._given_sock = sock
+        if sock is not None:
+            self.port = sock.getsockname()[1]
 
     @property
     def url(self) -> str:
@@ -94,12 +127,13 @@ class Server:
     async def start(self) -> None:
         await self.runtime.start()
         try:
-            self._sock = _bind(self.host, self.port)
+            self._sock = self._given_sock if self._given_sock is not None else _bind(self.host, self.port)
             self.port = self._sock.getsockname()[1]
+            _warn_if_exposed(self._sock)
             config = uvicorn.Config(
                 self.app,
                 ws="websockets-sansio",
-                http="h11",
+                http="httptools",
                 lifespan="off",
                 log_level="warning",
                 access_log=False,
@@ -142,8 +176,9 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def serve(registry: Registry, host: str = "127.0.0.1", port: int = 6420,
-                driver: Driver | None = None) -> AsyncIterator[Server]:
-    server = Server(registry, host, port, driver)
+                driver: Driver | None = None, *, inspector_admin_token: str | None = None
+                ) -> AsyncIterator[Server]:
+    server = Server(registry, host, port, driver, inspector_admin_token=inspector_admin_token)
     await server.start()
     try:
         yield server
@@ -177,7 +212,15 @@ def run_forever(registry: Registry, host: str, port: int, driver: Driver) -> Non
             for sig in installed:
                 loop.remove_signal_handler(sig)
 
-    asyncio.run(main())
+    from runtime.errors import RivetError
+
+    try:
+        asyncio.run(main())
+    except RivetError as exc:  # a start-up failure (e.g. the state directory has another owner)
+        if not exc.public:
+            raise
+        print(f"rivet: {exc.message}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
 
 
-__all__ = ["Server", "run_forever", "serve"]
+__all__ = ["Server", "bind", "run_forever", "serve"]

@@ -92,18 +92,24 @@ def test_runs_project_tests_with_fixtures_and_reports_json(tmp_path: Path) -> No
     proc = rivet("test", "tests", "--json", "--driver", "all", cwd=project, DEMO_FLAKY_FILE=str(flaky))
     assert proc.returncode == 1, proc.stderr  # the flaky test fails on its first (even) call
     summary = json.loads(proc.stdout)
-    # test_increment twice (memory, file), the timing test, the flaky test
-    assert summary["tests"] == 4
-    assert summary["passed"] == 3
+    # test_increment six times (memory, file × inline, http-json, http-msgpack), the timing test,
+    # the flaky test
+    assert summary["tests"] == 8
+    assert summary["passed"] == 7
     assert summary["failed"] == 1
     assert [f for f in summary["failures"] if "test_flaky" in f]
-    assert proc.stderr.rstrip().splitlines()[-1] == "rivet: 3 passed, 1 failed, 0 skipped"
+    assert proc.stderr.rstrip().splitlines()[-1] == "rivet: 7 passed, 1 failed, 0 skipped"
 
 
 def test_driver_selection_and_keyword(tmp_path: Path) -> None:
     project = make_project(tmp_path / "demo")
     proc = rivet("test", "tests", "--json", "--driver", "memory", "-k", "increment", cwd=project,
                  DEMO_FLAKY_FILE=str(tmp_path / "x"))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["tests"] == 3 and summary["passed"] == 3  # inline, http-json, http-msgpack
+    proc = rivet("test", "tests", "--json", "--driver", "memory", "--transport", "http", "--encoding", "msgpack",
+                 "-k", "increment", cwd=project, DEMO_FLAKY_FILE=str(tmp_path / "x"))
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["tests"] == 1 and summary["passed"] == 1

@@ -1,0 +1,1 @@
+"""A multiplayer game lobby: one `lobby` actor per lobby, one connection per player."""

@@ -1,0 +1,1 @@
+"""A per-user assistant: one `assistant` actor per user, with memory and reminders."""
