@@ -4,6 +4,6 @@ Run it with ``rivet test`` (or ``pytest --pyargs driver_tests``). See README.md 
 test follows. ``eventually`` is exported for projects' own tests.
 """
 
-from driver_tests.helpers import eventually
+from runtime.testing import eventually
 
 __all__ = ["eventually"]

@@ -3,7 +3,7 @@
 Every test that takes ``rt`` (or ``client``) runs once per selected driver (``memory``, ``file``)
 and transport (``inline``, ``http-json``, ``http-msgpack``): test ids like ``memory-inline`` or
 ``file-http-json``. ``driver_kind`` and ``transport_kind`` are parametrized by the rivet pytest
-plugin (``driver_tests/plugin.py``): choose with ``--rivet-driver`` / ``--rivet-transport`` /
+plugin (``runtime/testing.py``): choose with ``--rivet-driver`` / ``--rivet-transport`` /
 ``--rivet-encoding``, or ``rivet test --driver/--transport/--encoding``.
 
 Over ``http-*`` the test talks to a real server on 127.0.0.1 (``registry.serve(port=0)``) through
@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from driver_tests.actors import registry
-from driver_tests.plugin import RivetEnv, open_runtime
 from runtime.drivers import FileDriver, MemoryDriver
+from runtime.testing import RivetEnv, open_runtime
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Helpers shared by the driver tests.
+"""Helpers shared by the driver tests (``eventually`` itself lives in ``runtime.testing``).
 
 ``eventually`` is the ONLY place in the suite that retries anything. It exists for observing
 asynchronous effects (an actor went to sleep, a schedule fired, an event arrived); it must never be
@@ -7,35 +7,13 @@ used to hide a flaky result.
 
 from __future__ import annotations
 
-import inspect
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import anyio
+from runtime.testing import eventually
 
-
-async def eventually(
-    fn: Callable[[], Any | Awaitable[Any]],
-    timeout: float = 5.0,
-    interval: float = 0.02,
-) -> Any:
-    """Call ``fn`` (sync or async) until it returns without ``AssertionError``; return its result.
-
-    Bounded by ``timeout`` seconds; on timeout the last ``AssertionError`` is re-raised so the test
-    report shows what was still wrong. Any other exception propagates at once.
-    """
-    deadline = anyio.current_time() + timeout
-    while True:
-        try:
-            result = fn()
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-        except AssertionError:
-            if anyio.current_time() >= deadline:
-                raise
-        await anyio.sleep(interval)
+__all__ = ["eventually", "key_list", "observer", "observed", "event_names", "metric_value", "saves"]
 
 
 def key_list(key: str | Sequence[str] | None) -> list[str]:

@@ -236,7 +236,7 @@ def test(
 
     Tests marked @pytest.mark.timing always run single-worker, after the others. Your tests get
     the fixtures rivet_client, rivet_runtime and rivet_registry (from [tool.rivet] registry) and
-    the helper `from driver_tests import eventually`.
+    the helper `from runtime.testing import eventually`.
     """
     for name, value in (("driver", driver), ("encoding", encoding), ("transport", transport)):
         if value not in _CHOICES[name]:

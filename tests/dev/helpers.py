@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from driver_tests import eventually
+from runtime.testing import eventually
 
 PYPROJECT = """\
 [project]

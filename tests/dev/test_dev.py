@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from driver_tests import eventually
 from runtime import Client
+from runtime.testing import eventually
 from tests.dev.helpers import LOGIC, REGISTRY, Dev, edit, make_project
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timing]

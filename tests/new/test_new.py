@@ -90,7 +90,7 @@ def test_new_project_layout_and_next_steps(tmp_path: Path) -> None:
     for step in steps:
         assert step in readme
     test_text = (root / "tests" / "test_counter.py").read_text()
-    assert "rivet_client" in test_text and "from driver_tests import eventually" in test_text
+    assert "rivet_client" in test_text and "from runtime.testing import eventually" in test_text
     # nothing left behind beside the project
     assert [p.name for p in tmp_path.iterdir()] == ["shop"]
 

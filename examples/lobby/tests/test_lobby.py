@@ -5,8 +5,8 @@ import asyncio
 import pytest
 from lobby_app.lobby import MAX_PLAYERS
 
-from driver_tests import eventually
 from runtime import ActorError, Client
+from runtime.testing import eventually
 
 pytestmark = pytest.mark.anyio
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from driver_tests import eventually
 from runtime import ActorError
+from runtime.testing import eventually
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""The pytest plugin behind ``rivet test`` (entry point ``pytest11: rivet``).
+"""``runtime.testing``: the pytest plugin behind ``rivet test`` (entry point ``pytest11: rivet``).
 
 It gives every project the harness of the conformance suite:
 
@@ -14,7 +14,7 @@ It gives every project the harness of the conformance suite:
   (closed at teardown). ``make_rivet_driver`` reopens the same state path on every call, and
   ``open_rivet_runtime()`` (``async with open_rivet_runtime() as (rt, client)``) starts another
   runtime or server of the same kind on that state, so a test can restart it.
-- ``eventually`` (``from driver_tests import eventually``): the one bounded polling helper.
+- ``eventually`` (``from runtime.testing import eventually``): the one bounded polling helper.
 
 Async tests use anyio's plugin: mark them ``pytest.mark.anyio``.
 """
@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 DRIVERS = ("memory", "file")
@@ -200,3 +202,25 @@ def rivet_runtime(_rivet_env: RivetEnv) -> Any:
 @pytest.fixture
 def rivet_client(_rivet_env: RivetEnv) -> Any:
     return _rivet_env.client
+
+async def eventually(
+    fn: Callable[[], Any | Awaitable[Any]],
+    timeout: float = 5.0,
+    interval: float = 0.02,
+) -> Any:
+    """Call ``fn`` (sync or async) until it returns without ``AssertionError``; return its result.
+
+    Bounded by ``timeout`` seconds; on timeout the last ``AssertionError`` is re-raised so the test
+    report shows what was still wrong. Any other exception propagates at once.
+    """
+    deadline = anyio.current_time() + timeout
+    while True:
+        try:
+            result = fn()
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        except AssertionError:
+            if anyio.current_time() >= deadline:
+                raise
+        await anyio.sleep(interval)
