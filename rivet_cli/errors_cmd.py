@@ -73,7 +73,7 @@ def _describe(exc: BaseException, prefer: Path | None = None) -> str:
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{type(exc).__name__}: {exc.msg} ({exc.filename}:{exc.lineno})"
     text = f"{type(exc).__name__}: {exc}"
-    frames = traceback.extract_tb(exc.__traceback__)
+    frames: list[traceback.FrameSummary] = traceback.extract_tb(exc.__traceback__)
     if prefer is not None:
         mine = [f for f in frames if f.filename.startswith(str(prefer) + os.sep)]
         frames = mine or frames
@@ -160,7 +160,7 @@ def _report(plan: artifacts.Plan, check: bool, total: int) -> None:
         table.add_column("Detail", no_wrap=True, overflow="ellipsis")
     for change in plan.changes:
         gen_label, check_label, style = _LABELS[change.kind]
-        cells = [change.name, Text(check_label if check else gen_label, style=style)]
+        cells: list[str | Text] = [change.name, Text(check_label if check else gen_label, style=style)]
         table.add_row(*cells, *([change.detail] if details else []))
     out.print(table)
 

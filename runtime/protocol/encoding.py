@@ -212,7 +212,7 @@ def _check_msgpack(value: Any, _depth: int = 0) -> Any:
 # =============================================================================== generic values
 
 
-def _size(data: bytes | str) -> int:
+def _size(data: bytes | bytearray | memoryview | str) -> int:
     if type(data) is str:
         # ASCII is the common case; only measure UTF-8 when it could matter
         return len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
@@ -301,12 +301,11 @@ def _user(encoding: str, value: Any) -> Any:
 
 
 def encode_to_client(encoding: str, msg: ToClient) -> bytes | str:
-    t = type(msg)
-    if t is ActionResponse:
+    if type(msg) is ActionResponse:
         wire = _wrap("ActionResponse", {"id": _wire_uint(encoding, msg.id), "output": _user(encoding, msg.output)})
-    elif t is Event:
+    elif type(msg) is Event:
         wire = _wrap("Event", {"name": msg.name, "args": _user(encoding, list(msg.args))})
-    elif t is Error:
+    elif type(msg) is Error:
         wire = _wrap("Error", {
             "group": msg.group,
             "code": msg.code,
@@ -314,7 +313,7 @@ def encode_to_client(encoding: str, msg: ToClient) -> bytes | str:
             "metadata": _user(encoding, msg.metadata),
             "actionId": None if msg.action_id is None else _wire_uint(encoding, msg.action_id),
         })
-    elif t is Init:
+    elif type(msg) is Init:
         wire = _wrap("Init", {"actorId": msg.actor_id, "connectionId": msg.connection_id})
     else:
         raise TypeError(f"not a message to the client: {msg!r}")
@@ -322,11 +321,10 @@ def encode_to_client(encoding: str, msg: ToClient) -> bytes | str:
 
 
 def encode_to_server(encoding: str, msg: ToServer) -> bytes | str:
-    t = type(msg)
-    if t is ActionRequest:
+    if type(msg) is ActionRequest:
         wire = _wrap("ActionRequest", {"id": _wire_uint(encoding, msg.id), "name": msg.name,
                                        "args": _user(encoding, list(msg.args))})
-    elif t is SubscriptionRequest:
+    elif type(msg) is SubscriptionRequest:
         wire = _wrap("SubscriptionRequest", {"eventName": msg.event_name, "subscribe": msg.subscribe})
     else:
         raise TypeError(f"not a message to the server: {msg!r}")

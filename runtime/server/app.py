@@ -254,8 +254,8 @@ class RivetApp:
             elif "key" in q:
                 if not name:
                     raise InvalidRequest("GET /actors with key= needs name=")
-                actor_id = await m.driver.lookup(name, enc.deserialize_key(q["key"]))
-                rec = await m.driver.get_actor(actor_id) if actor_id is not None else None
+                found_id = await m.driver.lookup(name, enc.deserialize_key(q["key"]))
+                rec = await m.driver.get_actor(found_id) if found_id is not None else None
                 if rec is not None:
                     records.append(rec)
             else:

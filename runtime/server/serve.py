@@ -138,7 +138,8 @@ class Server:
                 log_level="warning",
                 access_log=False,
                 ws_max_size=WS_MAX_SIZE,
-                timeout_graceful_shutdown=GRACEFUL_HTTP_SHUTDOWN,
+                # uvicorn annotates this int | None but only hands it to asyncio.wait_for(timeout=...)
+                timeout_graceful_shutdown=GRACEFUL_HTTP_SHUTDOWN,  # type: ignore[arg-type]
             )
             self._uvicorn = _Uvicorn(config)
             self._task = asyncio.ensure_future(self._uvicorn.serve(sockets=[self._sock]))
@@ -192,7 +193,7 @@ def run_forever(registry: Registry, host: str, port: int, driver: Driver) -> Non
     async def main() -> None:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        installed: list[int] = []
+        installed: list[signal.Signals] = []
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, stop.set)
