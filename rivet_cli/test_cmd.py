@@ -78,15 +78,18 @@ def _pytest_args(paths: list[str], driver: str, encoding: str, transport: str, k
     return args
 
 
-def run_once(base: list[str], workers: int, capture: bool, stream_to_stderr: bool) -> RunResult:
-    """Both phases once. ``capture`` keeps the output (for flake logs) instead of streaming it."""
+def run_once(base: list[str], workers: int, capture: bool, stream_to_stderr: bool,
+             markexpr: str | None = None) -> RunResult:
+    """Both phases once. ``capture`` keeps the output (for flake logs) instead of streaming it;
+    ``markexpr`` narrows both phases (``-m timing`` runs only the single-worker phase's tests)."""
     result = RunResult()
     started = time.monotonic()
     logs: list[str] = []
     with tempfile.TemporaryDirectory(prefix="rivet-test-") as tmp:
+        extra = f" and ({markexpr})" if markexpr else ""
         phases = [
-            ("not timing", ["-n", str(workers)] if workers > 1 else ["-n", "0"]),
-            ("timing", ["-n", "0"]),
+            (f"(not timing){extra}", ["-n", str(workers)] if workers > 1 else ["-n", "0"]),
+            (f"timing{extra}", ["-n", "0"]),
         ]
         for i, (marker, dist) in enumerate(phases):
             junit = Path(tmp) / f"phase{i}.xml"
@@ -143,7 +146,7 @@ def _summary(result: RunResult) -> dict[str, object]:
 
 
 def _flake_loop(base: list[str], workers: int, iterations: int, max_minutes: float | None, fail_fast: bool,
-                as_json: bool) -> int:
+                as_json: bool, markexpr: str | None = None) -> int:
     run_dir = _state_dir() / "flake" / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     stats: dict[str, TestStats] = {}
@@ -159,7 +162,7 @@ def _flake_loop(base: list[str], workers: int, iterations: int, max_minutes: flo
         for iteration in range(1, iterations + 1):
             if max_minutes is not None and time.monotonic() - started >= max_minutes * 60:
                 break
-            result = run_once(base, workers, capture=True, stream_to_stderr=True)
+            result = run_once(base, workers, capture=True, stream_to_stderr=True, markexpr=markexpr)
             if result.usage_error:
                 live.stop()
                 console.print(result.log[-4000:], markup=False, highlight=False)
@@ -222,6 +225,8 @@ def test(
     transport: str = typer.Option("all", "--transport", help="How tests reach actors: inline (in-process), "
                                   "http (a real server on 127.0.0.1) or all."),
     keyword: str = typer.Option(None, "-k", help="Only tests matching this pytest -k expression."),
+    markexpr: str = typer.Option(None, "-m", help="Only tests matching this pytest -m marker expression "
+                                 "(e.g. -m timing for the wall-clock tests)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Spread the tests NOT marked timing over N "
                                 "pytest-xdist workers. Timing tests always run on one worker."),
     flake_loop: int = typer.Option(0, "--flake-loop", min=0, help="Run the selection N times and report per-test "
@@ -248,8 +253,8 @@ def test(
     base = _pytest_args(list(paths or []), driver, encoding, transport, keyword)
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     if flake_loop:
-        raise typer.Exit(_flake_loop(base, workers, flake_loop, max_minutes, fail_fast, as_json))
-    result = run_once(base, workers, capture=False, stream_to_stderr=as_json)
+        raise typer.Exit(_flake_loop(base, workers, flake_loop, max_minutes, fail_fast, as_json, markexpr))
+    result = run_once(base, workers, capture=False, stream_to_stderr=as_json, markexpr=markexpr)
     summary = _summary(result)
     if as_json:
         print_json(summary)

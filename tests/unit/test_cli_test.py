@@ -133,6 +133,14 @@ def test_flake_loop_reports_rates_and_saves_logs(tmp_path: Path) -> None:
     assert "4 runs so far" in proc.stderr
 
 
+def test_marker_expression_selects_timing_tests_only(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "demo")
+    proc = rivet("test", "tests", "--json", "-m", "timing", cwd=project, DEMO_FLAKY_FILE=str(tmp_path / "x"))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["tests"] == 1 and summary["passed"] == 1  # only test_timing_runs_single_worker
+
+
 def test_flake_loop_fail_fast_stops_at_first_failure(tmp_path: Path) -> None:
     project = make_project(tmp_path / "demo")
     proc = rivet("test", "tests", "--flake-loop", "5", "--fail-fast", "-k", "flaky", "--json", cwd=project,
