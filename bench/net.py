@@ -443,7 +443,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
         "driver": args.driver,
-        "server": "uvicorn (h11, websockets-sansio) in a subprocess; clients in this process",
+        "server": "uvicorn (httptools, websockets-sansio) in a subprocess; clients in this process",
     }
     proc, url = start_server(args.driver)
     try:
