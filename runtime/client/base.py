@@ -51,3 +51,20 @@ class Transport(Protocol):
     ) -> Link: ...
 
     async def close(self) -> None: ...
+
+
+class ActionProxies:
+    """``await x.increment(5)`` as ``await x.action("increment", 5)``, for handles and connections."""
+
+    async def action(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await self.action(name, *args, **kwargs)
+
+        call.__name__ = name
+        return call

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from runtime.client.base import ActionProxies
 from runtime.errors import ActorError, ClientDisposed, ConnectionLost, from_wire, to_wire
 from runtime.protocol.messages import (
     ActionRequest,
@@ -34,7 +35,7 @@ _INITIAL_BACKOFF = 0.05
 _MAX_BACKOFF = 5.0
 
 
-class ActorConnection:
+class ActorConnection(ActionProxies):
     """``async with handle.connect(params=...) as conn``."""
 
     def __init__(self, transport: Transport, query: ActorQuery, params: Any) -> None:
@@ -104,16 +105,6 @@ class ActorConnection:
             self._queued.append(request)
         return await fut
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await self.action(name, *args, **kwargs)
-
-        call.__name__ = name
-        return call
-
     async def dispose(self) -> None:
         if self._status == "disposed":
             return
@@ -178,6 +169,7 @@ class ActorConnection:
             else:
                 self._last_error = err
         elif isinstance(message, Init):
+            self._last_error = None
             self.actor_id = message.actor_id
             self.connection_id = message.connection_id
             self._status = "connected"
@@ -199,8 +191,10 @@ class ActorConnection:
             return
         self._link = None
         self._status = "disconnected"
-        # actions sent on the dead socket will never be answered
-        self._fail_pending(from_wire(to_wire(ConnectionLost(
+        # actions sent on the dead socket will never be answered; if the server said why it closed
+        # the socket (an Error without action id, e.g. message.incoming_too_long), they get that
+        err, self._last_error = self._last_error, None
+        self._fail_pending(err or from_wire(to_wire(ConnectionLost(
             f"The connection closed before the reply ({reason or 'closed'}); the call may or may not have run"
         ))))
         if self._reconnect_task is None or self._reconnect_task.done():

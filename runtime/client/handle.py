@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.client.base import ActorQuery, Transport
+from runtime.client.base import ActionProxies, ActorQuery, Transport
 from runtime.client.connection import ActorConnection
 from runtime.protocol.plain import plain_copy
 
@@ -19,7 +19,7 @@ def _key(key: Any) -> tuple[str, ...]:
     raise TypeError(f"an actor key must be None, a str or a list of str, got {key!r}")
 
 
-class ActorHandle:
+class ActorHandle(ActionProxies):
     """A reference to one actor. Attribute access gives action proxies: ``await h.increment(5)``."""
 
     def __init__(self, transport: Transport, query: ActorQuery, params: Any = None) -> None:
@@ -36,16 +36,6 @@ class ActorHandle:
             raise TypeError(f"actions take positional arguments only; got keyword(s) {', '.join(kwargs)}")
         payload = plain_copy(list(args), "args")
         return await self._transport.action(self._query, name, payload, self._params)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await self.action(name, *args, **kwargs)
-
-        call.__name__ = name
-        return call
 
     async def resolve(self) -> str:
         return await self._transport.resolve(self._query)

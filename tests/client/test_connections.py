@@ -9,8 +9,9 @@ import pytest
 
 from runtime import ActorError, Client
 from runtime.drivers import MemoryDriver
+from runtime.testing import eventually
 from tests.client.actors import registry
-from tests.client.helpers import eventually, free_port
+from tests.client.helpers import free_port
 
 pytestmark = pytest.mark.anyio
 

@@ -120,7 +120,7 @@ async def test_destroy_by_id_and_destroy_from_inside(client: Client) -> None:
         assert code(info) in {("actor", "not_found"), ("actor", "destroying")}
         assert code(info) == ("actor", "not_found")
 
-    from tests.client.helpers import eventually
+    from runtime.testing import eventually
 
     await eventually(gone)
     with pytest.raises(ActorError) as info:
