@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from runtime import RivetError, UserError, actor, setup
+from runtime import Response, RivetError, UserError, actor, setup
 
 # ------------------------------------------------------------------------------------------------
 # helpers used inside actors
@@ -1058,6 +1058,12 @@ def doomed_self_destroy(c):
 
 
 @doomed.action
+def doomed_destroy_then_aborted(c):
+    c.destroy()
+    return c.aborted
+
+
+@doomed.action
 def doomed_destroy_twice(c):
     c.destroy()
     try:
@@ -1312,6 +1318,444 @@ async def set_and_wait(c: Any, value: int, max_wait: float) -> int:
     return value
 
 
+# ------------------------------------------------------------------------------------------------
+# raw HTTP (on_request) and raw WebSocket (on_websocket)
+# ------------------------------------------------------------------------------------------------
+
+rawhttp = actor(state={"requests": 0}, sleep_timeout=30.0)
+
+
+@rawhttp.on_request
+async def _rawhttp_on_request(c, request):
+    c.state["requests"] += 1
+    path = request.path
+    if path.startswith("/echo"):
+        body = await request.body()
+        return {
+            "method": request.method,
+            "path": path,
+            "query": dict(request.query),
+            "headers": {k: request.headers[k] for k in request.headers},
+            "body_len": len(body),
+            "body": body.decode("utf-8", "replace"),
+            "requests": c.state["requests"],
+        }
+    if path == "/header":
+        name = request.query.get("name", "")
+        return {
+            "exact": request.headers.get(name),
+            "upper": request.headers.get(name.upper()),
+            "lower": request.headers.get(name.lower()),
+            "present": name.upper() in request.headers,
+        }
+    if path == "/json":
+        return {"got": await request.json(), "method": request.method}
+    if path == "/text":
+        return "plain text réponse"
+    if path == "/list":
+        return [1, "two", {"three": 3}]
+    if path == "/binary":
+        data = await request.body()
+        return Response(bytes(reversed(data)), headers={"content-type": "application/octet-stream"})
+    if path == "/status":
+        return Response("I am a teapot", status=418, headers={"x-reply": "short-and-stout"})
+    if path == "/count":
+        return {"requests": c.state["requests"]}
+    if path == "/identity":
+        return {"actor_id": c.actor_id, "name": c.name, "key": list(c.key)}
+    if path == "/slow":
+        seconds = float(request.query.get("seconds", "0.1"))
+        await anyio.sleep(seconds)
+        return {"slept": seconds, "n": request.query.get("n")}
+    if path == "/boom":
+        raise ValueError("raw handler exploded: secret-raw-detail")
+    return Response("no route " + path, status=404)
+
+
+@rawhttp.action
+def rawhttp_requests(c):
+    return c.state["requests"]
+
+
+rawws = actor(state={"connections": 0, "messages": 0}, vars={"open": 0}, sleep_timeout=30.0)
+
+
+@rawws.on_websocket
+async def _rawws_on_websocket(c, ws):
+    import json as _json
+
+    c.state["connections"] += 1
+    c.vars["open"] += 1
+    try:
+        await ws.send(_json.dumps({
+            "type": "welcome",
+            "path": ws.path,
+            "query": dict(ws.query),
+            "connections": c.state["connections"],
+            "actor": [c.name, list(c.key)],
+        }))
+        async for message in ws:
+            c.state["messages"] += 1
+            if isinstance(message, bytes):
+                await ws.send(bytes(reversed(message)))
+            elif message == "stats":
+                await ws.send(_json.dumps({
+                    "type": "stats",
+                    "connections": c.state["connections"],
+                    "messages": c.state["messages"],
+                    "open": c.vars["open"],
+                }))
+            elif message == "close-me":
+                await ws.close(4001, "asked to close")
+                break
+            elif message.startswith("burst:"):
+                for i in range(int(message[6:])):
+                    await ws.send(f"item-{i}")
+            else:
+                await ws.send("echo:" + message)
+    finally:
+        c.vars["open"] -= 1
+    await note(c, ["ws_closed", ws.path])
+
+
+@rawws.action
+def rawws_stats(c):
+    return {"connections": c.state["connections"], "messages": c.state["messages"], "open": c.vars["open"]}
+
+
+# ------------------------------------------------------------------------------------------------
+# sleep blockers: a short sleep_timeout; wake/sleep notes carry wall-clock time
+# ------------------------------------------------------------------------------------------------
+
+NAP_TIMEOUT = 0.3
+
+napper = actor(state={"starts": 0, "sleeps": 0}, vars={"released": None},
+               sleep_timeout=NAP_TIMEOUT, state_save_interval=30.0)
+
+
+@napper.on_wake
+async def _napper_on_wake(c):
+    c.state["starts"] += 1
+    await note(c, ["wake", time.time()])
+
+
+@napper.on_sleep
+async def _napper_on_sleep(c):
+    c.state["sleeps"] += 1
+    await note(c, ["sleep", time.time()])
+
+
+@napper.action
+def nap_counts(c):
+    return {"starts": c.state["starts"], "sleeps": c.state["sleeps"]}
+
+
+@napper.action
+async def nap_long(c, seconds):
+    await anyio.sleep(seconds)
+    return time.time()
+
+
+@napper.action
+async def nap_wait_release(c):
+    """Runs until nap_release() is called (a long action of unknown length)."""
+    c.vars["released"] = anyio.Event()
+    c.broadcast("waiting")
+    await c.vars["released"].wait()
+    return time.time()
+
+
+@napper.action
+def nap_release(c):
+    c.vars["released"].set()
+    return True
+
+
+@napper.action
+async def nap_schedule(c, delay):
+    return await c.schedule.after(delay, "nap_fired")
+
+
+@napper.action
+async def nap_fired(c):
+    await note(c, ["fired", time.time()])
+
+
+@napper.action
+def nap_sleep(c):
+    c.sleep()
+    return True
+
+
+@napper.on_request
+async def _napper_on_request(c, request):
+    seconds = float(request.query.get("seconds", "0"))
+    await anyio.sleep(seconds)
+    return {"completed": True, "at": time.time()}
+
+
+@napper.on_websocket
+async def _napper_on_websocket(c, ws):
+    await ws.send("ready")
+    async for message in ws:
+        await ws.send("echo:" + message)
+    if ws.path == "/linger":
+        # the client is gone; the handler still works for a while, which must hold sleep off
+        await note(c, ["linger_start", time.time()])
+        await anyio.sleep(0.6)
+        await note(c, ["linger_end", time.time()])
+    else:
+        await note(c, ["ws_closed", time.time()])
+
+
+runner = actor(state={"runs": 0}, sleep_timeout=NAP_TIMEOUT)
+
+
+@runner.on_wake
+async def _runner_on_wake(c):
+    await note(c, ["wake", time.time()])
+
+
+@runner.on_sleep
+async def _runner_on_sleep(c):
+    await note(c, ["sleep", time.time()])
+
+
+@runner.run
+async def _runner_run(c):
+    c.state["runs"] += 1
+    if c.state["runs"] == 1:
+        await anyio.sleep(0.8)  # the first run works longer than sleep_timeout, then returns
+    await note(c, ["run_done", time.time()])
+
+
+@runner.action
+def runner_runs(c):
+    return c.state["runs"]
+
+
+fragile_sleep = actor(state={"count": 0}, vars={"seen": None}, sleep_timeout=30.0, state_save_interval=30.0)
+
+
+@fragile_sleep.on_wake
+async def _fragile_on_wake(c):
+    c.vars["seen"] = "woke"
+    await note(c, "wake")
+
+
+@fragile_sleep.on_sleep
+async def _fragile_on_sleep(c):
+    c.state["count"] += 100  # a write before the failure is still flushed
+    await note(c, ["sleep", c.vars["seen"]])
+    raise ValueError("on_sleep failed on purpose")
+
+
+@fragile_sleep.action
+def fragile_bump(c):
+    c.state["count"] += 1
+    return c.state["count"]
+
+
+@fragile_sleep.action
+def fragile_sleep_now(c):
+    c.sleep()
+    return True
+
+
+wake_worker = actor(state={"done": []}, sleep_timeout=30.0, state_save_interval=30.0)
+
+
+@wake_worker.on_wake
+async def _wake_worker_on_wake(c):
+    async def background():
+        await anyio.sleep(0.2)
+        c.state["done"].append("from_on_wake")
+
+    c.wait_until(background())
+    await note(c, "wake")
+
+
+@wake_worker.on_sleep
+async def _wake_worker_on_sleep(c):
+    await note(c, "sleep")
+
+
+@wake_worker.action
+def wake_worker_read(c):
+    return to_plain(c.state["done"])
+
+
+@wake_worker.action
+def wake_worker_sleep(c):
+    c.sleep()
+    return True
+
+
+farewell = actor(state={"count": 0}, sleep_timeout=30.0)
+
+
+@farewell.on_sleep
+async def _farewell_on_sleep(c):
+    c.broadcast("sleeping", c.state["count"])
+    await note(c, "sleep")
+
+
+@farewell.on_wake
+async def _farewell_on_wake(c):
+    await note(c, "wake")
+
+
+@farewell.action
+def farewell_bump(c):
+    c.state["count"] += 1
+    return c.state["count"]
+
+
+@farewell.action
+def farewell_sleep(c):
+    c.sleep()
+    return True
+
+
+# ------------------------------------------------------------------------------------------------
+# connection visibility, connection errors
+# ------------------------------------------------------------------------------------------------
+
+
+def _labels(c):
+    return sorted(str((conn.params or {}).get("label")) for conn in c.conns.values())
+
+
+async def _gate_before(c, params):
+    params = params or {}
+    c.vars["log"].append(["before", params.get("label"), _labels(c)])
+    if params.get("before_delay"):
+        await anyio.sleep(params["before_delay"])
+    if params.get("reject"):
+        raise UserError("Not on the list", code="not_on_list", metadata={"label": params.get("label")})
+
+
+async def _gate_conn_state(c, params):
+    params = params or {}
+    c.vars["log"].append(["create", params.get("label"), _labels(c)])
+    if params.get("create_delay"):
+        await anyio.sleep(params["create_delay"])
+    if params.get("fail_create"):
+        raise UserError("Cannot build conn state", code="conn_state_failed",
+                        metadata={"label": params.get("label"), "why": params["fail_create"]})
+    if params.get("crash_create"):
+        raise ValueError("conn state crashed: secret-conn-detail")
+    return {"label": params.get("label")}
+
+
+gatekeeper = actor(state={}, vars={"log": []}, sleep_timeout=30.0, create_conn_state=_gate_conn_state)
+gatekeeper.on_before_connect(_gate_before)
+
+
+@gatekeeper.on_connect
+def _gate_on_connect(c, conn):
+    c.vars["log"].append(["connect", (conn.params or {}).get("label"), _labels(c), conn.id in c.conns])
+
+
+@gatekeeper.on_disconnect
+def _gate_on_disconnect(c, conn):
+    c.vars["log"].append(["disconnect", (conn.params or {}).get("label"), conn.id in c.conns])
+
+
+@gatekeeper.action
+def gate_snapshot(c):
+    return {"visible": _labels(c), "log": to_plain(c.vars["log"])}
+
+
+@gatekeeper.action
+def gate_fail(c, code):
+    raise UserError("Action refused", code=code, metadata={"label": (c.conn.params or {}).get("label"),
+                                                          "nested": {"n": [1, 2, 3]}})
+
+
+@gatekeeper.action
+def gate_crash(c):
+    raise ValueError("action crashed: secret-action-detail")
+
+
+@gatekeeper.action
+def gate_id(c):
+    return c.actor_id
+
+
+@gatekeeper.action
+def gate_ok(c):
+    return (c.conn.params or {}).get("label")
+
+
+# ------------------------------------------------------------------------------------------------
+# metadata, vars from identity, payloads
+# ------------------------------------------------------------------------------------------------
+
+meta = actor(state={"created_as": None, "woke_as": []}, sleep_timeout=30.0)
+
+
+@meta.on_create
+def _meta_on_create(c, input):
+    c.state["created_as"] = {"actor_id": c.actor_id, "name": c.name, "key": list(c.key), "input": input}
+
+
+@meta.on_wake
+def _meta_on_wake(c):
+    c.state["woke_as"].append({"actor_id": c.actor_id, "name": c.name, "key": list(c.key)})
+
+
+@meta.action
+def meta_read(c):
+    return {
+        "now": {"actor_id": c.actor_id, "name": c.name, "key": list(c.key), "key_is_tuple": isinstance(c.key, tuple)},
+        "created_as": to_plain(c.state["created_as"]),
+        "woke_as": to_plain(c.state["woke_as"]),
+    }
+
+
+@meta.action
+def meta_sleep(c):
+    c.sleep()
+    return True
+
+
+def _keyed_vars(c):
+    return {"key": list(c.key), "id": c.actor_id, "calls": 0}
+
+
+keyed_vars = actor(create_vars=_keyed_vars, sleep_timeout=30.0)
+
+
+@keyed_vars.action
+def keyed_vars_read(c):
+    c.vars["calls"] += 1
+    return dict(c.vars)
+
+
+payload = actor(sleep_timeout=30.0)
+
+
+@payload.action
+def payload_size(c, data):
+    return len(data)
+
+
+@payload.action
+def payload_make(c, size):
+    return "x" * size
+
+
+@payload.action
+def payload_echo(c, data):
+    return data
+
+
+@payload.action
+def payload_items(c, n):
+    return [{"i": i, "s": f"item-{i}"} for i in range(n)]
+
+
 registry = setup(
     use={
         "observer": observer,
@@ -1345,5 +1789,16 @@ registry = setup(
         "slow_vars": slow_vars,
         "slow_connect": slow_connect,
         "lazy_saver": lazy_saver,
+        "rawhttp": rawhttp,
+        "rawws": rawws,
+        "napper": napper,
+        "runner": runner,
+        "fragile_sleep": fragile_sleep,
+        "wake_worker": wake_worker,
+        "farewell": farewell,
+        "gatekeeper": gatekeeper,
+        "meta": meta,
+        "keyed_vars": keyed_vars,
+        "payload": payload,
     }
 )

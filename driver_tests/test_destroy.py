@@ -126,3 +126,47 @@ async def test_schedules_of_destroyed_actor_never_fire(client) -> None:
     await h.destroy()
     await anyio.sleep(0.6)
     assert event_names(await observed(client, "doomed", "sched")) == ["create", "destroy_start", "destroy_end"]
+
+
+async def test_destroy_from_inside_does_not_abort_the_running_action(client) -> None:
+    """``c.destroy()`` returns at once; the destroy follows the current action (API.md §6)."""
+    h = client.get_or_create("doomed", "not-yet")
+    assert await h.doomed_destroy_then_aborted() is False
+
+    async def gone():
+        assert "destroy_end" in event_names(await observed(client, "doomed", "not-yet"))
+
+    await eventually(gone)
+
+
+async def test_stale_get_handle_reaches_the_recreated_actor(client) -> None:
+    stale = client.get("doomed", "recreated")
+    await client.get_or_create("doomed", "recreated").doomed_bump()
+    assert await stale.doomed_bump() == 2
+    old_id = await stale.resolve()
+    await stale.destroy()
+    await _not_found(stale.doomed_read())
+    new = await client.create("doomed", "recreated")
+    assert await new.resolve() != old_id
+    # the key-based get handle follows the key to the new actor, with fresh state
+    assert await stale.doomed_read() == {"count": 0, "slow": False}
+    assert await stale.resolve() == await new.resolve()
+
+
+async def test_destroy_with_an_open_connection(client) -> None:
+    h = client.get_or_create("doomed", "connected")
+    async with h.connect() as conn:
+        assert await conn.doomed_bump() == 1
+        await client.get_or_create("doomed", "connected").destroy()
+        # destroy() returned after on_destroy; the connection may already have created the next actor
+        assert event_names(await observed(client, "doomed", "connected"))[:3] == [
+            "create", "destroy_start", "destroy_end"]
+
+        async def fresh():
+            try:
+                state = await conn.doomed_read()
+            except ActorError as e:  # the closing socket of the destroyed actor
+                raise AssertionError(e.code) from None
+            assert state == {"count": 0, "slow": False}
+
+        await eventually(fresh)

@@ -103,3 +103,21 @@ async def test_connection_gone_while_asleep_is_dropped_at_wake(client) -> None:
         assert names.index("disconnect", names.index("sleep")) > names.index("wake", names.index("sleep"))
 
     await eventually(dropped)
+
+
+async def test_call_on_a_connection_during_on_sleep_is_answered_after_wake(client) -> None:
+    h = client.get_or_create("slowsleep", "hib-during")
+    async with h.connect() as conn:
+        assert await conn.slowsleep_bump() == 1
+        assert await conn.slowsleep_sleep() is True
+
+        async def sleeping():
+            assert "sleep_start" in event_names(await observed(client, "slowsleep", "hib-during"))
+
+        await eventually(sleeping)
+        # on_sleep takes 0.5 s; this message waits for the next instance instead of failing
+        with anyio.fail_after(5):
+            assert await conn.slowsleep_bump() == 2
+        assert event_names(await observed(client, "slowsleep", "hib-during")) == [
+            "wake", "sleep_start", "sleep_end", "wake"]
+        assert conn.status == "connected"

@@ -168,3 +168,20 @@ async def test_future_schedule_fires_after_restart(open_rt) -> None:
         await h.after(0.8, "fired", "future")
     async with open_rt() as (_, client):
         assert await eventually(_fired(client, "sched", "restart-future")) == [["future"]]
+
+
+async def test_several_schedules_fire_in_run_at_order(client) -> None:
+    h = client.get_or_create("sched", "order")
+    await h.after(0.3, "fired", "third")
+    await h.after(0.1, "fired", "first")
+    await h.at(time.time() + 0.2, "fired", "second")
+
+    async def all_fired():
+        fired = [e for e in await observed(client, "sched", "order") if isinstance(e, list) and e[0] == "fired"]
+        assert len(fired) == 3, fired
+        return fired
+
+    fired = await eventually(all_fired)
+    assert [f[1] for f in fired] == [["first"], ["second"], ["third"]]
+    assert [args for args, _ in await h.fired_list()] == [["first"], ["second"], ["third"]]
+    assert await h.pending() == []
