@@ -117,6 +117,23 @@ class _LoopThread:
             self._thread.join(timeout=10.0)
 
 
+class _SyncActionProxies:
+    """``x.increment(5)`` as ``x.action("increment", 5)`` (blocking), for handles and connections."""
+
+    def action(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self.action(name, *args, **kwargs)
+
+        call.__name__ = name
+        return call
+
+
 class SyncClient:
     """The synchronous mirror of :class:`~runtime.client.Client` (same arguments, same errors)."""
 
@@ -194,7 +211,7 @@ class _SyncAccessor:
         return self._client.get_for_id(self._name, actor_id, **kw)
 
 
-class SyncActorHandle:
+class SyncActorHandle(_SyncActionProxies):
     """A blocking actor handle: ``h.increment(5)``, ``h.action("increment", 5)``."""
 
     def __init__(self, loop: _LoopThread, handle: ActorHandle) -> None:
@@ -207,16 +224,6 @@ class SyncActorHandle:
 
     def action(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self._loop.run(self._handle.action(name, *args, **kwargs))
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return self.action(name, *args, **kwargs)
-
-        call.__name__ = name
-        return call
 
     def resolve(self) -> str:
         return self._loop.run(self._handle.resolve())
@@ -245,7 +252,7 @@ class SyncActorHandle:
         return f"Sync{self._handle!r}"
 
 
-class SyncConnection:
+class SyncConnection(_SyncActionProxies):
     """A blocking view of an :class:`ActorConnection`. Callbacks run on the loop thread."""
 
     def __init__(self, loop: _LoopThread, conn: ActorConnection) -> None:
@@ -274,16 +281,6 @@ class SyncConnection:
 
     def action(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self._loop.run(self._conn.action(name, *args, **kwargs))
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return self.action(name, *args, **kwargs)
-
-        call.__name__ = name
-        return call
 
     def dispose(self) -> None:
         if self._conn.status == "disposed" or self._loop._closed:
